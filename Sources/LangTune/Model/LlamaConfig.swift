@@ -1,0 +1,63 @@
+/// Hyper-parameters of a Llama-family decoder (Llama 2/3, Mistral, Qwen2, SmolLM),
+/// whichever file they came from (HF `config.json` or GGUF metadata).
+public struct LlamaConfig: Sendable, Equatable, Codable {
+    /// `llama`, `mistral` or `qwen2` (lower-case, as in GGUF `general.architecture`).
+    public var architecture: String
+    public var hiddenSize: Int
+    public var intermediateSize: Int
+    public var numLayers: Int
+    public var numHeads: Int
+    public var numKVHeads: Int
+    public var headDim: Int
+    public var vocabSize: Int
+    public var rmsNormEps: Float
+    public var ropeTheta: Double
+    public var ropeScaling: RopeScaling?
+    public var maxPositionEmbeddings: Int
+    public var tieWordEmbeddings: Bool
+    /// q/k/v projections carry a bias (Qwen2).
+    public var attentionBias: Bool
+    public var bosTokenId: Int?
+    public var eosTokenIds: [Int]
+
+    public init(architecture: String, hiddenSize: Int, intermediateSize: Int, numLayers: Int, numHeads: Int,
+                numKVHeads: Int, headDim: Int? = nil, vocabSize: Int, rmsNormEps: Float, ropeTheta: Double,
+                ropeScaling: RopeScaling? = nil, maxPositionEmbeddings: Int, tieWordEmbeddings: Bool,
+                attentionBias: Bool = false, bosTokenId: Int? = nil, eosTokenIds: [Int] = []) {
+        self.architecture = architecture
+        self.hiddenSize = hiddenSize
+        self.intermediateSize = intermediateSize
+        self.numLayers = numLayers
+        self.numHeads = numHeads
+        self.numKVHeads = numKVHeads
+        self.headDim = headDim ?? (hiddenSize / max(numHeads, 1))
+        self.vocabSize = vocabSize
+        self.rmsNormEps = rmsNormEps
+        self.ropeTheta = ropeTheta
+        self.ropeScaling = ropeScaling
+        self.maxPositionEmbeddings = maxPositionEmbeddings
+        self.tieWordEmbeddings = tieWordEmbeddings
+        self.attentionBias = attentionBias
+        self.bosTokenId = bosTokenId
+        self.eosTokenIds = eosTokenIds
+    }
+}
+
+/// RoPE frequency scaling. Only `llama3` changes the frequencies today;
+/// others are refused at load time rather than silently ignored.
+public struct RopeScaling: Sendable, Equatable, Codable {
+    public var type: String
+    public var factor: Double
+    public var lowFreqFactor: Double
+    public var highFreqFactor: Double
+    public var originalMaxPositionEmbeddings: Int
+
+    public init(type: String, factor: Double, lowFreqFactor: Double = 1, highFreqFactor: Double = 4,
+                originalMaxPositionEmbeddings: Int = 8192) {
+        self.type = type
+        self.factor = factor
+        self.lowFreqFactor = lowFreqFactor
+        self.highFreqFactor = highFreqFactor
+        self.originalMaxPositionEmbeddings = originalMaxPositionEmbeddings
+    }
+}

@@ -1,0 +1,2 @@
+import LangTune
+print("langtune")
