@@ -42,6 +42,14 @@ void lt_set_dnnl_enabled(int enabled) { atomic_store(&dnnl_enabled, enabled ? 1 
 
 int lt_sgemm_uses_dnnl(void) { return atomic_load(&dnnl_enabled) && lt_dnnl_available(NULL); }
 
+int lt_sgemm(char transA, char transB, int64_t M, int64_t N, int64_t K, float alpha,
+             const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (M <= 0 || N <= 0) return 0;
+    if (lt_sgemm_uses_dnnl() && K > 0 &&
+        dnnl_sgemm_ptr(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0) return 0;
+    return lt_sgemm_builtin(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 void lt_sgemm_nt(int64_t M, int64_t N, int64_t K, const float *A, const float *B, float *C, float beta) {
     if (M <= 0 || N <= 0) return;
     if (lt_sgemm_uses_dnnl() && K > 0) {

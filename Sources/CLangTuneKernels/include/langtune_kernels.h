@@ -38,6 +38,14 @@ void lt_set_dnnl_enabled(int enabled);
 void lt_sgemm_nt(int64_t M, int64_t N, int64_t K, const float *A, const float *B, float *C, float beta);
 /// Whether lt_sgemm_nt will use oneDNN (so callers need not thread it).
 int lt_sgemm_uses_dnnl(void);
+/// General row-major GEMM, BLAS-style: C = alpha·op(A)·op(B) + beta·C with
+/// op(X) = X ('N') or Xᵀ ('T'); op(A) is M×K, op(B) is K×N. oneDNN when present,
+/// else the built-in kernel (single-threaded; transposed operands are copied).
+/// Returns 0, or -1 when memory for a transposed copy could not be had.
+int lt_sgemm(char transA, char transB, int64_t M, int64_t N, int64_t K, float alpha,
+             const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+int lt_sgemm_builtin(char transA, char transB, int64_t M, int64_t N, int64_t K, float alpha,
+                     const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 /// Built-in kernel on a row range of A / C: C[m0..m1, :] = A[m0..m1, :] · B^T + beta·C.
 void lt_sgemm_nt_rows(int64_t m0, int64_t m1, int64_t N, int64_t K, const float *A, const float *B, float *C, float beta);
 

@@ -189,3 +189,36 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(lt_f32_to_f16(65520), 0x7c00)
     }
 }
+
+extension KernelTests {
+    /// All four transpose combinations, strided operands, alpha and beta, on both GEMMs.
+    func testGeneralGEMMAllTransposes() {
+        let (m, n, k) = (13, 21, 37)
+        for ta in ["N", "T"] {
+            for tb in ["N", "T"] {
+                // Leading dimensions larger than needed, to catch stride mistakes.
+                let lda = (ta == "N" ? k : m) + 3, ldb = (tb == "N" ? n : k) + 2, ldc = n + 5
+                let a = randomFloats((ta == "N" ? m : k) * lda), b = randomFloats((tb == "N" ? k : n) * ldb)
+                let c0 = randomFloats(m * ldc)
+                let alpha: Float = 0.75, beta: Float = 0.5
+                func A(_ i: Int, _ p: Int) -> Double { Double(ta == "N" ? a[i * lda + p] : a[p * lda + i]) }
+                func B(_ p: Int, _ j: Int) -> Double { Double(tb == "N" ? b[p * ldb + j] : b[j * ldb + p]) }
+                var want = c0.map(Double.init)
+                for i in 0..<m { for j in 0..<n {
+                    var s = 0.0
+                    for p in 0..<k { s += A(i, p) * B(p, j) }
+                    want[i * ldc + j] = Double(alpha) * s + Double(beta) * Double(c0[i * ldc + j])
+                } }
+                for useDNNL in [false, true] where !useDNNL || lt_dnnl_available(nil) != 0 {
+                    lt_set_dnnl_enabled(useDNNL ? 1 : 0)
+                    var c = c0
+                    let rc = lt_sgemm(CChar(bitPattern: ta.utf8.first!), CChar(bitPattern: tb.utf8.first!),
+                                      Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda), b, Int64(ldb), beta, &c, Int64(ldc))
+                    XCTAssertEqual(rc, 0)
+                    assertClose(c, want, rel: 1e-5, "sgemm \(ta)\(tb) \(useDNNL ? "oneDNN" : "built-in")")
+                }
+                lt_set_dnnl_enabled(1)
+            }
+        }
+    }
+}
