@@ -90,3 +90,14 @@ func hexBytes(_ s: String) -> [UInt8] {
 }
 
 func floatArray(_ any: Any?) -> [Float] { (any as? [Any] ?? []).map { Float(($0 as? NSNumber)?.doubleValue ?? .nan) } }
+
+/// llama.cpp's converter permute (reshape(n_head, 2, hd/2, cols).swapaxes(1, 2)), written independently.
+func llamaCppPermute(_ rows: [[Float]], heads: Int) -> [[Float]] {
+    let hd = rows.count / heads
+    var out = rows
+    for h in 0..<heads { for a in 0..<2 { for b in 0..<(hd / 2) {
+        // Source index [h, a, b] → destination index [h, b, a] of shape (heads, hd/2, 2).
+        out[h * hd + b * 2 + a] = rows[h * hd + a * (hd / 2) + b]
+    } } }
+    return out
+}

@@ -199,17 +199,6 @@ final class GGUFConfigTests: XCTestCase {
         XCTAssertNil(GGUFTensorNames.ggufName(forHF: "model.layers.0.self_attn.rotary_emb.inv_freq"))
     }
 
-    /// llama.cpp's converter permute (reshape(n_head, 2, hd/2, cols).swapaxes(1, 2)), written independently.
-    func llamaCppPermute(_ rows: [[Float]], heads: Int) -> [[Float]] {
-        let hd = rows.count / heads
-        var out = rows
-        for h in 0..<heads { for a in 0..<2 { for b in 0..<(hd / 2) {
-            // Source index [h, a, b] → destination index [h, b, a] of shape (heads, hd/2, 2).
-            out[h * hd + b * 2 + a] = rows[h * hd + a * (hd / 2) + b]
-        } } }
-        return out
-    }
-
     func testUnpermuteUndoesLlamaCppPermutation() throws {
         let heads = 3, hd = 8, cols = 5
         let hf: [[Float]] = (0..<(heads * hd)).map { r in (0..<cols).map { Float(r * 100 + $0) } }
