@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SKIP_BUILD=1 ./scripts/setup.sh
-swift build -c release --build-tests
-swift test -c release --skip-build "$@"
+swift build -c release --build-tests -Xswiftc -enable-testing
+swift test -c release --skip-build -Xswiftc -enable-testing "$@"

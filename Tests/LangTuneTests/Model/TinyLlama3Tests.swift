@@ -35,7 +35,7 @@ final class TinyLlama3Tests: XCTestCase {
         var writer = SafetensorsWriter()
         for t in fixture.tensors {
             let v = Self.values(name: t.name, count: t.shape.reduce(1, *), scale: t.scale, center: t.center)
-            try writer.add(name: t.name, shape: t.shape, values: v, as: .f32)
+            try writer.addTensor(name: t.name, shape: t.shape, values: v, as: .f32)
         }
         try writer.write(to: dir.appendingPathComponent("model.safetensors").path)
         try JSONSerialization.data(withJSONObject: fixture.config.mapValues(\.any)).write(to: dir.appendingPathComponent("config.json"))
