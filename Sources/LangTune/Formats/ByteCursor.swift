@@ -58,12 +58,6 @@ struct ByteCursor {
         position += Int(n)
         return String(decoding: bytes, as: UTF8.self)
     }
-
-    /// Advances to the next multiple of `alignment` (a power of two).
-    mutating func align(to alignment: Int) throws {
-        let pad = (alignment - position % alignment) % alignment
-        position = position.addingReportingOverflow(pad).partialValue
-    }
 }
 
 /// Whether `bytes` is well-formed UTF-8 (ASCII takes a fast path).

@@ -99,7 +99,12 @@ public struct GGUFWriter {
     /// (one tensor in memory at a time). The producer must return exactly
     /// `dtype.byteCount(elements:)` bytes for `shape`.
     public mutating func addTensor(name: String, shape: [Int], dtype: DType, producer: @escaping () throws -> [UInt8]) throws {
-        let count = shape.reduce(1) { $0.multipliedReportingOverflow(by: max($1, 0)).partialValue }
+        var count = 1
+        for d in shape {
+            let (p, o) = count.multipliedReportingOverflow(by: d)
+            guard d > 0, !o else { throw FormatError(file: Self.label, "tensor \"\(name)\": invalid shape \(shape)") }
+            count = p
+        }
         guard let bytes = dtype.byteCount(elements: count) else {
             throw FormatError(file: Self.label, "tensor \"\(name)\": \(count) elements are not whole \(dtype) blocks")
         }
@@ -140,8 +145,12 @@ public struct GGUFWriter {
 
     /// Writes the file to `path` atomically (temporary file, then rename).
     public func write(to path: String) throws {
-        try AtomicFileWriter.write(to: path) { w in
-            try emit { try w.write($0) }
+        do {
+            try AtomicFileWriter.write(to: path) { w in
+                try emit { try w.write($0) }
+            }
+        } catch let e as FormatError where e.file == Self.label {
+            throw FormatError(file: path, e.problem)
         }
     }
 

@@ -107,7 +107,11 @@ public struct SafetensorsWriter {
 
     /// Writes the file to `path` atomically (temporary file, then rename).
     public func write(to path: String) throws {
-        try AtomicFileWriter.write(to: path) { w in try emit { try w.write($0) } }
+        do {
+            try AtomicFileWriter.write(to: path) { w in try emit { try w.write($0) } }
+        } catch let e as FormatError where e.file == Self.label {
+            throw FormatError(file: path, e.problem)
+        }
     }
 }
 

@@ -32,8 +32,7 @@ func dequantizeQ2_K(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>,
 // Sixteen 6-bit scales (offset by 32) packed into 12 bytes; element value is
 // the 2-bit quant minus 4 unless its bit in hmask is set.
 func dequantizeQ3_K(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, blocks: Int) {
-    var scales = [Int8](repeating: 0, count: 16)
-    scales.withUnsafeMutableBufferPointer { sc in
+    withUnsafeTemporaryAllocation(of: Int8.self, capacity: 16) { sc in
         for b in 0..<blocks {
             let x = src + b * 110
             var y = dst + b * 256

@@ -50,6 +50,22 @@ final class DequantizeTests: XCTestCase {
         }
     }
 
+    /// Q8_1 and Q8_K (not in the fixture; ggml's intermediate types) by hand.
+    func testQ8_1AndQ8_KHandBlocks() throws {
+        var b = RawBytes()
+        b.raw(withUnsafeBytes(of: Float16Bits.fromFloat(0.25).littleEndian) { Array($0) })
+        b.raw([0x12, 0x34])  // the sum field, unused
+        for j in 0..<32 { b.u8(UInt8(bitPattern: Int8(j - 16))) }
+        let t = WeightTensor(name: "q", shape: [32], dtype: .q8_1, storage: storage(b.bytes), offset: 0, byteCount: 36)
+        XCTAssertEqual(try dequantize(t), (0..<32).map { Float($0 - 16) * 0.25 })
+        var k = RawBytes()
+        k.u32(Float(-0.5).bitPattern)
+        for j in 0..<256 { k.u8(UInt8(bitPattern: Int8(truncatingIfNeeded: j * 3 - 128))) }
+        k.raw([UInt8](repeating: 0xEE, count: 32))  // bsums, unused
+        let tk = WeightTensor(name: "k", shape: [256], dtype: .q8_K, storage: storage(k.bytes), offset: 0, byteCount: 292)
+        XCTAssertEqual(try dequantize(tk), (0..<256).map { -0.5 * Float(Int8(truncatingIfNeeded: $0 * 3 - 128)) })
+    }
+
     func testPlainTypesConvertValueByValue() throws {
         let ints: [Int32] = [-3, 0, 7, 1 << 20]
         let t = WeightTensor(name: "i", shape: [4], dtype: .i32, storage: ByteStorage(copying: ints), offset: 0, byteCount: 16)

@@ -164,7 +164,8 @@ final class GGUFReaderTests: XCTestCase {
         try lazy.addTensor(name: "l", shape: [2], dtype: .f32) { [1, 2, 3] }
         let dir = try makeTempDir()
         let path = dir.appendingPathComponent("x.gguf").path
-        assertFormatError(try lazy.write(to: path), contains: ["producer returned 3 bytes, expected 8"])
+        assertFormatError(try lazy.write(to: path), file: path, contains: ["producer returned 3 bytes, expected 8"])
+        assertFormatError(try lazy.addTensor(name: "m", shape: [0], dtype: .f32) { [] }, contains: ["invalid shape [0]"])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [], "failed write leaves nothing")
         assertFormatError(try w.write(to: dir.appendingPathComponent("no/such/folder.gguf").path), contains: ["does not exist"])
     }
