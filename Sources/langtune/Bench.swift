@@ -91,18 +91,38 @@ struct BenchGenerate: ParsableCommand {
 struct BenchTokenize: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenize",
-        abstract: "Encoding speed in MB/s, against Hugging Face tokenizers on the same lines.")
+        abstract: "Encoding speed in MB/s, against Hugging Face tokenizers on the same texts.",
+        discussion: """
+            --file is a text file (one text per line) or a SQuAD JSON file (every
+            context and question). Both sides encode each text separately, without
+            special tokens, on one thread. The baseline (Benchmarks/hf_tokenizers_encode.py)
+            needs Python with `tokenizers` (and `gguf` for a GGUF model); set
+            LANGTUNE_PYTHON to choose the interpreter.
+
+            Example:
+              langtune bench tokenize --file ../shared/data/tquad/train-v0.1.json
+            """)
 
     @Option(help: "GGUF file, safetensors folder, or `default`.") var model: String = "default"
     @Option(help: "A tokenizer.json instead of the model's tokenizer.") var tokenizer: String?
-    @Option(help: "Text file, one document per line.") var file: String
+    @Option(help: "Text file (one text per line) or SQuAD JSON.") var file: String
     @Option(help: "Repetitions; the best is reported.") var repeats: Int = 3
     @Flag(name: .customLong("no-baseline")) var noBaseline = false
     @Flag(help: "Print JSON.") var json = false
 
-    func run() throws {
+    func texts() throws -> [String] {
+        if file.lowercased().hasSuffix(".json") {
+            return try DatasetReader.read(file, format: .squad).flatMap { ex -> [String] in
+                guard case .qa(let q) = ex.body else { return [] }
+                return [q.context, q.question]
+            }.reduce(into: [String]()) { acc, t in if acc.last != t { acc.append(t) } }
+        }
         guard let data = FileManager.default.contents(atPath: file) else { throw FormatError(file: file, "cannot read the file") }
-        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
+    func run() throws {
+        let lines = try texts()
         let bytes = lines.reduce(0) { $0 + $1.utf8.count }
         let tok: LangTune.Tokenizer
         let baselineArgs: [String]
@@ -123,15 +143,22 @@ struct BenchTokenize: ParsableCommand {
             for l in lines { count += tok.encode(l).count }
             best = max(best, Double(bytes) / 1e6 / Date().timeIntervalSince(t0))
         }
-        var result: [String: Double] = ["megabytes_per_second": best, "bytes": Double(bytes), "tokens": Double(count)]
-        if !noBaseline, let b = runBaseline("hf_tokenizers_encode.py", baselineArgs + ["--file", file, "--repeats", String(repeats)]) {
-            for (k, v) in b { result["hf_" + k] = v }
-            if let mb = b["megabytes_per_second"], mb > 0 { result["ratio"] = best / mb }
+        var result: [String: Double] = ["megabytes_per_second": best, "bytes": Double(bytes), "tokens": Double(count),
+                                        "texts": Double(lines.count)]
+        if !noBaseline {
+            let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("langtune-bench-texts-\(getpid()).json")
+            try JSONSerialization.data(withJSONObject: lines).write(to: tmp)
+            defer { try? FileManager.default.removeItem(at: tmp) }
+            if let b = runBaseline("hf_tokenizers_encode.py", baselineArgs + ["--texts", tmp.path, "--repeats", String(repeats)]) {
+                for (k, v) in b { result["hf_" + k] = v }
+                if let mb = b["megabytes_per_second"], mb > 0 { result["ratio"] = best / mb }
+                if let t = b["tokens"], Int(t) != count { note("warning: token counts differ (LangTune \(count), HF \(Int(t)))") }
+            }
         }
         if json { try printJSON(result); return }
-        print(String(format: "LangTune   %.2f MB/s (%d lines, %d tokens)", best, lines.count, count))
+        print(String(format: "LangTune      %.2f MB/s (%d texts, %.1f MB, %d tokens)", best, lines.count, Double(bytes) / 1e6, count))
         if let mb = result["hf_megabytes_per_second"] {
-            print(String(format: "HF tokenizers %.2f MB/s (single thread); ratio %.2fx", mb, result["ratio"] ?? 0))
+            print(String(format: "HF tokenizers %.2f MB/s (one thread); ratio %.2fx", mb, result["ratio"] ?? 0))
         }
     }
 }
