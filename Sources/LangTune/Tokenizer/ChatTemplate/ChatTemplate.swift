@@ -60,7 +60,7 @@ public struct ChatTemplate: Sendable {
     public let source: String
     /// The prompt format recognised from the text.
     public let family: ChatTemplateFamily
-    private let body: [JStmt]
+    private let body: JBlock
 
     /// Compiles `source`; throws `ChatTemplateError.syntax` with line and column on bad input.
     public init(_ source: String) throws {
@@ -99,9 +99,12 @@ public struct ChatTemplate: Sendable {
         defer { interp.releaseScopes() }
         let context = JFrame(parent: interp.makeGlobals())
         context.vars = variables
+        // Top-level assignments live in a scope of their own so that names jinja2 starts
+        // as undefined there do not erase the caller's variables.
+        let root = interp.scope(body, parent: context)
         var out = ""
         do {
-            _ = try interp.execute(body, context, &out)
+            _ = try interp.execute(body.stmts, root, &out)
         } catch let failure as JinjaFailure {
             throw ChatTemplateError.runtime(line: interp.line, message: failure.message)
         }

@@ -87,9 +87,23 @@ struct JFilterCall: Sendable {
     let line: Int
 }
 
+struct JWithAssignment: Sendable {
+    let target: JTarget
+    let value: JExpr
+}
+
 struct JIfBranch: Sendable {
     let test: JExpr
     let body: [JStmt]
+}
+
+/// The statements of a construct that gets its own scope (loop body, macro, `with`, …).
+struct JBlock: Sendable {
+    var stmts: [JStmt]
+    /// Names jinja2 initializes as undefined when the scope is entered, hiding any outer
+    /// value (see JinjaScopes.swift); filled in after parsing.
+    var undefinedNames: [String] = []
+    init(_ stmts: [JStmt]) { self.stmts = stmts }
 }
 
 struct JMacro: Sendable {
@@ -97,7 +111,7 @@ struct JMacro: Sendable {
     let params: [String]
     /// Defaults of the last `defaults.count` parameters.
     let defaults: [JExpr]
-    let body: [JStmt]
+    var body: JBlock
     let usesVarargs: Bool
     let usesKwargs: Bool
 }
@@ -107,14 +121,15 @@ indirect enum JStmt: Sendable {
     case data(String)
     case output(JExpr)
     case ifChain([JIfBranch], otherwise: [JStmt])
-    case forLoop(target: JTarget, iterable: JExpr, filter: JExpr?, body: [JStmt], otherwise: [JStmt], line: Int)
+    case forLoop(target: JTarget, iterable: JExpr, filter: JExpr?, body: JBlock, otherwise: JBlock, line: Int)
     case set(JTarget, JExpr, line: Int)
-    case setBlock(JTarget, filters: [JFilterCall], body: [JStmt], line: Int)
+    case setBlock(JTarget, filters: [JFilterCall], body: JBlock, line: Int)
     case macro(JMacro)
-    case with([(JTarget, JExpr)], body: [JStmt])
-    case filterBlock([JFilterCall], body: [JStmt])
+    case with([JWithAssignment], body: JBlock)
+    case filterBlock([JFilterCall], body: JBlock)
     case breakLoop
     case continueLoop
-    /// transformers' `{% generation %}`: renders its body unchanged.
-    case generation([JStmt])
+    /// transformers' `{% generation %}`: renders its body unchanged (in its own scope,
+    /// as the CallBlock it compiles to).
+    case generation(JBlock)
 }

@@ -28,7 +28,12 @@ enum JinjaFilters {
         case "attr":
             let b = try bind(["name"], required: 1)
             guard case .string(let attr) = b[0]! else { throw JinjaFailure("attribute name must be string") }
-            return try JinjaInterpreter.getattr(value, attr)
+            // Python attributes only: unlike `x.name`, no fallback to `x[name]`.
+            if value.isUndefined { throw undefinedFailure(value) }
+            if let method = try PyMethods.lookup(value, attr) { return method }
+            if case .namespace(let ns) = value, let v = ns.attrs.get(attr) { return v }
+            if case .loop(let l) = value, let v = JinjaInterpreter.loopAttribute(l, attr) { return v }
+            return .undef("'\(JinjaInterpreter.objectDescription(value))' has no attribute '\(attr)'")
         case "capitalize":
             _ = try bind([])
             return .string(PyText.capitalize(value.pyStr))
@@ -55,9 +60,11 @@ enum JinjaFilters {
             return .list(items.map { .tuple([$0.key, $0.value]) })
         case "first":
             _ = try bind([])
+            if case .iterator(let it) = value { return try it.next() ?? .undef("No first item, sequence was empty.") }
             return try JinjaInterpreter.iterate(value).first ?? .undef("No first item, sequence was empty.")
         case "last":
             _ = try bind([])
+            if case .iterator = value { throw JinjaFailure("'\(value.typeName)' object is not reversible") }
             return try JinjaInterpreter.iterate(value).last ?? .undef("No last item, sequence was empty.")
         case "float":
             let b = try bind(["default"])
@@ -71,6 +78,9 @@ enum JinjaFilters {
         case "indent":
             let b = try bind(["width", "first", "blank"])
             if value.isUndefined { throw undefinedFailure(value) }
+            guard case .string(let text0) = value else {
+                throw JinjaFailure("unsupported operand type(s) for +=: '\(value.typeName)' and 'str'")
+            }
             let indention: String
             switch b[0] {
             case .string(let s)?: indention = s
@@ -79,7 +89,7 @@ enum JinjaFilters {
                 indention = String(repeating: " ", count: max(0, w))
             case nil: indention = "    "
             }
-            let text = value.pyStr + "\n"
+            let text = text0 + "\n"
             let lines = PyText.splitlines(text, keepEnds: false)
             var rv: String
             if b[2]?.truthy ?? false {
@@ -94,10 +104,12 @@ enum JinjaFilters {
             return .string(rv)
         case "items":
             _ = try bind([])
-            switch value {
-            case .undefined: return .list([])
-            case .dict(let d): return .list(d.entries.map { .tuple([$0.key, $0.value]) })
-            default: throw JinjaFailure("Can only get item pairs from a mapping.")
+            return lazy("do_items") {
+                switch value {
+                case .undefined: return []
+                case .dict(let d): return d.entries.map { .tuple([$0.key, $0.value]) }
+                default: throw JinjaFailure("Can only get item pairs from a mapping.")
+                }
             }
         case "join":
             let b = try bind(["d", "attribute"])
@@ -119,22 +131,24 @@ enum JinjaFilters {
             _ = try bind([])
             return .string(PyText.jinjaTitle(value.pyStr))
         case "map":
-            let items = try JinjaInterpreter.iterate(value)
+            let items = { try JinjaInterpreter.iterate(value) }
             if args.positional.isEmpty, let attribute = args.keyword.first(where: { $0.0 == "attribute" })?.1 {
                 let fallback = args.keyword.first(where: { $0.0 == "default" })?.1
                 for (k, _) in args.keyword where k != "attribute" && k != "default" {
                     throw JinjaFailure("Unexpected keyword argument '\(k)'")
                 }
-                return .list(try items.map { item in
-                    let v = try attributeGetter(attribute, item)
-                    if let fallback, v.isUndefined { return fallback }
-                    return v
-                })
+                return lazy("sync_do_map") {
+                    try items().map { item in
+                        let v = try attributeGetter(attribute, item)
+                        if let fallback, v.isUndefined { return fallback }
+                        return v
+                    }
+                }
             }
             guard case .string(let filterName)? = args.positional.first else { throw JinjaFailure("map requires a filter argument") }
             guard names.contains(filterName) else { throw JinjaFailure("No filter named '\(filterName)'.") }
             let rest = JArgs(positional: Array(args.positional.dropFirst()), keyword: args.keyword)
-            return .list(try items.map { try apply(filterName, $0, rest, interp) })
+            return lazy("sync_do_map") { try items().map { try apply(filterName, $0, rest, interp) } }
         case "max", "min":
             let b = try bind(["case_sensitive", "attribute"])
             let caseSensitive = b[0]?.truthy ?? false
@@ -150,19 +164,21 @@ enum JinjaFilters {
             }
             return best.0
         case "select", "reject":
-            let items = try JinjaInterpreter.iterate(value)
             let keep = name == "select"
-            return .list(try items.filter { item in
-                try selectTest(item, args.positional, args.keyword, interp) == keep
-            })
+            return lazy("select_or_reject") {
+                try JinjaInterpreter.iterate(value).filter { item in
+                    try selectTest(item, args.positional, args.keyword, interp) == keep
+                }
+            }
         case "selectattr", "rejectattr":
             guard let attribute = args.positional.first else { throw JinjaFailure("\(name) requires an attribute") }
-            let items = try JinjaInterpreter.iterate(value)
             let keep = name == "selectattr"
-            return .list(try items.filter { item in
-                let v = try attributeGetter(attribute, item)
-                return try selectTest(v, Array(args.positional.dropFirst()), args.keyword, interp) == keep
-            })
+            return lazy("select_or_reject") {
+                try JinjaInterpreter.iterate(value).filter { item in
+                    let v = try attributeGetter(attribute, item)
+                    return try selectTest(v, Array(args.positional.dropFirst()), args.keyword, interp) == keep
+                }
+            }
         case "replace":
             let b = try bind(["old", "new", "count"], required: 2)
             let count = try b[2].map { v -> Int in
@@ -173,8 +189,16 @@ enum JinjaFilters {
             return .string(PyText.replace(value.pyStr, b[0]!.pyStr, b[1]!.pyStr, count: count))
         case "reverse":
             _ = try bind([])
-            if case .string(let s) = value { return .string(PyText.string(s.unicodeScalars.reversed())) }
-            return .list(try JinjaInterpreter.iterate(value).reversed())
+            switch value {
+            case .string(let s): return .string(PyText.string(s.unicodeScalars.reversed()))
+            case .list(let a): return .iterator(JIterator("list_reverseiterator", origin: "") { a.reversed() })
+            case .tuple(let a): return .iterator(JIterator("reversed", origin: "") { a.reversed() })
+            case .dict(let d): return .iterator(JIterator("dict_reversekeyiterator", origin: "") { d.keys.reversed() })
+            case .undefined: return .iterator(JIterator("reversed", origin: "") { [] })
+            default:
+                // jinja2 falls back to `list(value)` reversed.
+                return .list(try JinjaInterpreter.iterate(value).reversed())
+            }
         case "sort":
             let b = try bind(["reverse", "case_sensitive", "attribute"])
             let caseSensitive = b[1]?.truthy ?? false
@@ -228,22 +252,30 @@ enum JinjaFilters {
         case "unique":
             let b = try bind(["case_sensitive", "attribute"])
             let caseSensitive = b[0]?.truthy ?? false
-            var seen: [JValue] = []
-            var out: [JValue] = []
-            for item in try JinjaInterpreter.iterate(value) {
-                let k = foldCase(try b[1].map { isNone($0) ? item : try attributeGetter($0, item) } ?? item, caseSensitive)
-                if !seen.contains(where: { JValue.pyEqual($0, k) }) {
-                    seen.append(k)
-                    out.append(item)
+            return lazy("sync_do_unique") {
+                var seen: [JValue] = []
+                var out: [JValue] = []
+                for item in try JinjaInterpreter.iterate(value) {
+                    let k = foldCase(try b[1].map { isNone($0) ? item : try attributeGetter($0, item) } ?? item, caseSensitive)
+                    guard k.isHashable else { throw JinjaFailure("unhashable type: '\(k.typeName)'") }
+                    if !seen.contains(where: { JValue.pyEqual($0, k) }) {
+                        seen.append(k)
+                        out.append(item)
+                    }
                 }
+                return out
             }
-            return .list(out)
         case "wordcount":
             _ = try bind([])
             return .int(countWords(value.pyStr))
         default:
             throw JinjaFailure("No filter named '\(name)'.")
         }
+    }
+
+    /// jinja2's generator-returning filters.
+    private static func lazy(_ function: String, _ produce: @escaping () throws -> [JValue]) -> JValue {
+        .iterator(JIterator("generator", origin: function, produce))
     }
 
     static func isNone(_ v: JValue) -> Bool {

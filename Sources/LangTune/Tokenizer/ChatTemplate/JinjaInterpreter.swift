@@ -29,7 +29,7 @@ final class JinjaInterpreter {
     private var callDepth = 0
     /// Macro scopes kept alive by their closures; released after rendering to break cycles.
     private var macroScopes: [MacroScope] = []
-    static let maxCallDepth = 200
+    static let maxCallDepth = 100
     /// jinja2's sandbox limit for `range()`.
     static let maxRange = 100_000
     /// Guard against templates that build absurdly large strings or lists.
@@ -129,6 +129,13 @@ final class JinjaInterpreter {
 
     // MARK: statements
 
+    /// A fresh scope for `block`, with the names jinja2 starts as undefined.
+    func scope(_ block: JBlock, parent: JFrame) -> JFrame {
+        let f = JFrame(parent: parent)
+        for name in block.undefinedNames { f.vars[name] = .undef("'\(name)' is undefined") }
+        return f
+    }
+
     func execute(_ body: [JStmt], _ frame: JFrame, _ out: inout String) throws -> Flow {
         for stmt in body {
             let flow = try execute(stmt, frame, &out)
@@ -159,15 +166,15 @@ final class JinjaInterpreter {
                 }
             }
             if items.isEmpty {
-                return try execute(otherwise, JFrame(parent: frame), &out)
+                return try execute(otherwise.stmts, scope(otherwise, parent: frame), &out)
             }
             let loop = JLoop(items: items, depth0: 0)
             for (index, item) in items.enumerated() {
                 loop.index0 = index
-                let f = JFrame(parent: frame)
+                let f = scope(body, parent: frame)
                 f.vars["loop"] = .loop(loop)
                 try assign(target, item, f)
-                if try execute(body, f, &out) == .breakLoop { break }
+                if try execute(body.stmts, f, &out) == .breakLoop { break }
             }
         case let .set(target, e, l):
             let value = try eval(e, frame)
@@ -175,7 +182,7 @@ final class JinjaInterpreter {
             try assign(target, value, frame)
         case let .setBlock(target, filters, body, l):
             var captured = ""
-            _ = try execute(body, JFrame(parent: frame), &captured)
+            _ = try execute(body.stmts, scope(body, parent: frame), &captured)
             var value = JValue.string(captured)
             for f in filters { value = try applyFilter(f.name, value, f.args, frame, line: f.line) }
             line = l
@@ -183,13 +190,13 @@ final class JinjaInterpreter {
         case .macro(let m):
             frame.vars[m.name] = .callable(makeMacro(m, frame))
         case let .with(assignments, body):
-            let values = try assignments.map { try eval($0.1, frame) }
-            let f = JFrame(parent: frame)
-            for ((target, _), value) in zip(assignments, values) { try assign(target, value, f) }
-            return try execute(body, f, &out)
+            let values = try assignments.map { try eval($0.value, frame) }
+            let f = scope(body, parent: frame)
+            for (a, value) in zip(assignments, values) { try assign(a.target, value, f) }
+            return try execute(body.stmts, f, &out)
         case let .filterBlock(filters, body):
             var captured = ""
-            let flow = try execute(body, JFrame(parent: frame), &captured)
+            let flow = try execute(body.stmts, scope(body, parent: frame), &captured)
             var value = JValue.string(captured)
             for f in filters { value = try applyFilter(f.name, value, f.args, frame, line: f.line) }
             out += value.pyStr
@@ -199,7 +206,7 @@ final class JinjaInterpreter {
         case .continueLoop:
             return .continueLoop
         case .generation(let body):
-            return try execute(body, frame, &out)
+            return try execute(body.stmts, scope(body, parent: frame), &out)
         }
         return .normal
     }
@@ -231,7 +238,7 @@ final class JinjaInterpreter {
         macroScopes.append(scope)
         return JCallable(m.name) { [unowned self] args in
             guard let defining = scope.frame else { throw JinjaFailure("macro '\(m.name)' called after rendering ended") }
-            let f = JFrame(parent: defining)
+            let f = self.scope(m.body, parent: defining)
             var extra: [JValue] = []
             for (i, v) in args.positional.enumerated() {
                 if i < m.params.count { f.vars[m.params[i]] = v } else { extra.append(v) }
@@ -251,7 +258,7 @@ final class JinjaInterpreter {
                 }
             }
             let firstDefault = m.params.count - m.defaults.count
-            for (i, p) in m.params.enumerated() where f.vars[p] == nil {
+            for (i, p) in m.params.enumerated() where !args.binds(p, at: i) {
                 if i >= firstDefault {
                     f.vars[p] = try self.eval(m.defaults[i - firstDefault], f)
                 } else {
@@ -264,7 +271,7 @@ final class JinjaInterpreter {
             defer { self.callDepth -= 1 }
             if self.callDepth > JinjaInterpreter.maxCallDepth { throw JinjaFailure("maximum macro recursion depth exceeded") }
             var captured = ""
-            _ = try self.execute(m.body, f, &captured)
+            _ = try self.execute(m.body.stmts, f, &captured)
             return .string(captured)
         }
     }
@@ -399,6 +406,7 @@ final class JinjaInterpreter {
         case .dict(let d): return d.keys
         case .string(let s): return s.unicodeScalars.map { .string(String($0)) }
         case .undefined: return []
+        case .iterator(let it): return try it.drain()
         default:
             if unpacking { throw JinjaFailure("cannot unpack non-iterable \(v.typeName) object") }
             throw JinjaFailure("'\(v.typeName)' object is not iterable")

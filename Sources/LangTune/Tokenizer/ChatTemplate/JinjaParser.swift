@@ -10,6 +10,14 @@ struct JinjaParser {
     private var loopDepth = 0
     /// Names loaded inside the macro being parsed (for `varargs`/`kwargs`).
     private var loadedNames: [Set<String>] = []
+    /// Nesting of expressions and blocks; bounded so hostile input cannot exhaust the stack.
+    private var depth = 0
+    static let maxDepth = 100
+
+    private mutating func enter() throws {
+        depth += 1
+        if depth > JinjaParser.maxDepth { throw fail("template nested too deeply (more than \(JinjaParser.maxDepth) levels)") }
+    }
 
     init(source: String) throws {
         var lexer = JinjaLexer(source)
@@ -86,8 +94,9 @@ struct JinjaParser {
 
     // MARK: statements
 
-    mutating func parseTemplate() throws -> [JStmt] {
-        try subparse(endTokens: [])
+    /// The template's top-level scope, with jinja2's scope analysis applied.
+    mutating func parseTemplate() throws -> JBlock {
+        JinjaScopes.analyzeRoot(try subparse(endTokens: []))
     }
 
     /// Parses until a block whose first name is in `endTokens`; leaves the stream on that name.
@@ -132,6 +141,8 @@ struct JinjaParser {
     }
 
     private mutating func parseStatement(endTokens: [String]) throws -> JStmt {
+        try enter()
+        defer { depth -= 1 }
         let t = current
         guard case .name(let keyword) = t.kind else { throw fail("tag name expected") }
         switch keyword {
@@ -148,14 +159,14 @@ struct JinjaParser {
                 if !outputs.isEmpty { try expectOp(",") }
                 outputs.append(.output(try parseExpression()))
             }
-            return .with([], body: outputs)
+            return .with([], body: JBlock(outputs))
         case "break", "continue":
             advance()
             if loopDepth == 0 { throw fail("'\(keyword)' outside of a loop", t) }
             return keyword == "break" ? .breakLoop : .continueLoop
         case "generation":
             advance()
-            return .generation(try parseBody(["endgeneration"], dropNeedle: true))
+            return .generation(JBlock(try parseBody(["endgeneration"], dropNeedle: true)))
         case "block", "extends", "include", "import", "from", "call", "autoescape", "raw", "do":
             throw fail("'\(keyword)' tags are not supported by this chat-template interpreter", t)
         default:
@@ -205,7 +216,8 @@ struct JinjaParser {
         advance()
         if isName(needle, "else") { otherwise = try parseBody(["endfor"], dropNeedle: true) }
         softDepth = savedSoft
-        return .forLoop(target: target, iterable: iterable, filter: filter, body: body, otherwise: otherwise, line: line(start))
+        return .forLoop(target: target, iterable: iterable, filter: filter, body: JBlock(body), otherwise: JBlock(otherwise),
+                        line: line(start))
     }
 
     private mutating func parseSet() throws -> JStmt {
@@ -218,7 +230,7 @@ struct JinjaParser {
         var filters: [JFilterCall] = []
         while skipOp("|") { filters.append(try parseFilterCall()) }
         let body = try parseBody(["endset"], dropNeedle: true)
-        return .setBlock(target, filters: filters, body: body, line: line(start))
+        return .setBlock(target, filters: filters, body: JBlock(body), line: line(start))
     }
 
     private mutating func parseMacro() throws -> JStmt {
@@ -246,27 +258,27 @@ struct JinjaParser {
         let names = loadedNames.removeLast()
         softDepth = savedSoft
         loopDepth = savedLoop
-        return .macro(JMacro(name: name, params: params, defaults: defaults, body: body,
+        return .macro(JMacro(name: name, params: params, defaults: defaults, body: JBlock(body),
                              usesVarargs: names.contains("varargs"), usesKwargs: names.contains("kwargs")))
     }
 
     private mutating func parseWith() throws -> JStmt {
         advance()
-        var assignments: [(JTarget, JExpr)] = []
+        var assignments: [JWithAssignment] = []
         while !isBlockEnd(current) {
             if !assignments.isEmpty { try expectOp(",") }
             let target = try parseAssignTarget()
             try expectOp("=")
-            assignments.append((target, try parseExpression()))
+            assignments.append(JWithAssignment(target: target, value: try parseExpression()))
         }
-        return .with(assignments, body: try parseBody(["endwith"], dropNeedle: true))
+        return .with(assignments, body: JBlock(try parseBody(["endwith"], dropNeedle: true)))
     }
 
     private mutating func parseFilterBlock() throws -> JStmt {
         advance()
         var filters = [try parseFilterCall()]
         while skipOp("|") { filters.append(try parseFilterCall()) }
-        return .filterBlock(filters, body: try parseBody(["endfilter"], dropNeedle: true))
+        return .filterBlock(filters, body: JBlock(try parseBody(["endfilter"], dropNeedle: true)))
     }
 
     private func isBlockEnd(_ t: JToken) -> Bool {
@@ -373,6 +385,8 @@ struct JinjaParser {
     }
 
     private mutating func parseNot() throws -> JExpr {
+        try enter()
+        defer { depth -= 1 }
         if isName(current, "not") {
             let l = line(current)
             advance()
@@ -440,6 +454,8 @@ struct JinjaParser {
     }
 
     private mutating func parseUnary(withFilter: Bool = true) throws -> JExpr {
+        try enter()
+        defer { depth -= 1 }
         let l = line(current)
         var node: JExpr
         if skipOp("-") {

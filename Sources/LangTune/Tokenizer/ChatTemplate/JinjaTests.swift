@@ -32,7 +32,7 @@ enum JinjaTests {
         case "iterable":
             try noArgs()
             switch v {
-            case .list, .tuple, .dict, .string, .undefined: return true
+            case .list, .tuple, .dict, .string, .undefined, .iterator: return true
             default: return false
             }
         case "sequence":

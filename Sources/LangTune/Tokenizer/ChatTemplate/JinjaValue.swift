@@ -13,6 +13,8 @@ enum JValue {
     case namespace(JNamespace)
     case callable(JCallable)
     case loop(JLoop)
+    /// A one-shot Python iterator (what `select`, `map`, `unique`, `reverse`… return).
+    case iterator(JIterator)
 
     static func undef(_ hint: String) -> JValue { .undefined(JUndefined(hint: hint)) }
 
@@ -33,6 +35,7 @@ enum JValue {
         case .namespace: return "Namespace"
         case .callable: return "function"
         case .loop: return "LoopContext"
+        case .iterator(let it): return it.typeName
         }
     }
 
@@ -46,7 +49,7 @@ enum JValue {
         case .string(let s): return !s.isEmpty
         case .list(let a), .tuple(let a): return !a.isEmpty
         case .dict(let d): return !d.isEmpty
-        case .namespace, .callable, .loop: return true
+        case .namespace, .callable, .loop, .iterator: return true  // iterators are truthy even when empty
         }
     }
 
@@ -78,7 +81,13 @@ enum JValue {
     }
 
     /// `repr(value)`.
-    var pyRepr: String {
+    var pyRepr: String { repr(depth: 0) }
+
+    /// Python raises RecursionError on absurdly deep nesting; we print `...` there
+    /// instead of overflowing the stack.
+    private func repr(depth: Int) -> String {
+        if depth > 500 { return "..." }
+        let pyRepr = { (v: JValue) in v.repr(depth: depth + 1) }
         switch self {
         case .undefined: return ""
         case .none: return "None"
@@ -86,16 +95,17 @@ enum JValue {
         case .int(let i): return String(i)
         case .float(let d): return PyText.floatRepr(d)
         case .string(let s): return PyText.repr(s)
-        case .list(let a): return "[" + a.map(\.pyRepr).joined(separator: ", ") + "]"
+        case .list(let a): return "[" + a.map(pyRepr).joined(separator: ", ") + "]"
         case .tuple(let a):
-            if a.count == 1 { return "(" + a[0].pyRepr + ",)" }
-            return "(" + a.map(\.pyRepr).joined(separator: ", ") + ")"
+            if a.count == 1 { return "(" + pyRepr(a[0]) + ",)" }
+            return "(" + a.map(pyRepr).joined(separator: ", ") + ")"
         case .dict(let d):
-            return "{" + d.entries.map { $0.key.pyRepr + ": " + $0.value.pyRepr }.joined(separator: ", ") + "}"
+            return "{" + d.entries.map { pyRepr($0.key) + ": " + pyRepr($0.value) }.joined(separator: ", ") + "}"
         case .namespace(let ns):
-            return "<Namespace {" + ns.attrs.entries.map { $0.key.pyRepr + ": " + $0.value.pyRepr }.joined(separator: ", ") + "}>"
+            return "<Namespace {" + ns.attrs.entries.map { pyRepr($0.key) + ": " + pyRepr($0.value) }.joined(separator: ", ") + "}>"
         case .callable(let c): return "<function \(c.name)>"
         case .loop(let l): return "<LoopContext \(l.index0 + 1)/\(l.items.count)>"
+        case .iterator(let it): return "<\(it.typeName) object \(it.origin)>"
         }
     }
 
@@ -117,6 +127,7 @@ enum JValue {
         case let (.namespace(x), .namespace(y)): return x === y
         case let (.callable(x), .callable(y)): return x === y
         case let (.loop(x), .loop(y)): return x === y
+        case let (.iterator(x), .iterator(y)): return x === y
         default:
             if let x = a.integer, let y = b.integer { return x == y }
             if let x = a.number, let y = b.number { return x == y }
@@ -142,7 +153,7 @@ enum JValue {
     /// Whether a value can be a dict key (Python hashability).
     var isHashable: Bool {
         switch self {
-        case .none, .bool, .int, .float, .string, .namespace, .callable, .loop: return true
+        case .none, .bool, .int, .float, .string, .namespace, .callable, .loop, .iterator: return true
         case .tuple(let a): return a.allSatisfy(\.isHashable)
         case .undefined: return true
         case .list, .dict: return false
@@ -219,6 +230,11 @@ struct JArgs {
     var positional: [JValue]
     var keyword: [(String, JValue)]
 
+    /// Whether the call passes parameter `name` (at position `index`).
+    func binds(_ name: String, at index: Int) -> Bool {
+        index < positional.count || keyword.contains { $0.0 == name }
+    }
+
     /// Binds to a Python signature: `names` in order, `defaults` for the optional
     /// trailing parameters. Throws TypeError-like failures on surplus or unknown arguments.
     func bind(_ function: String, _ names: [String], required: Int) throws -> [JValue?] {
@@ -250,5 +266,45 @@ final class JLoop {
     init(items: [JValue], depth0: Int) {
         self.items = items
         self.depth0 = depth0
+    }
+}
+
+/// A Python generator or iterator. Its items are produced on first use (so a failure
+/// surfaces only if the template consumes it, as with jinja2's lazy filters) and can be
+/// consumed once.
+final class JIterator {
+    let typeName: String
+    let origin: String
+    private var produce: (() throws -> [JValue])?
+    private var items: [JValue] = []
+    private var position = 0
+
+    init(_ typeName: String, origin: String, _ produce: @escaping () throws -> [JValue]) {
+        self.typeName = typeName
+        self.origin = origin
+        self.produce = produce
+    }
+
+    private func materialize() throws {
+        if let produce {
+            self.produce = nil
+            items = try produce()
+        }
+    }
+
+    /// The remaining items; the iterator is exhausted afterwards.
+    func drain() throws -> [JValue] {
+        try materialize()
+        let rest = Array(items[position...])
+        position = items.count
+        return rest
+    }
+
+    /// `next(it)`, or nil when exhausted.
+    func next() throws -> JValue? {
+        try materialize()
+        guard position < items.count else { return nil }
+        position += 1
+        return items[position - 1]
     }
 }

@@ -15,6 +15,7 @@ struct PyJSON {
     }
 
     private func encode(_ v: JValue, level: Int, into out: inout String) throws {
+        if level > 500 { throw JinjaFailure("maximum recursion depth exceeded while encoding a JSON object") }
         switch v {
         case .none: out += "null"
         case .bool(let b): out += b ? "true" : "false"

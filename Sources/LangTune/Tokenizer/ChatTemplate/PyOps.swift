@@ -90,6 +90,8 @@ enum PyOps {
             return .list(Array([[JValue]](repeating: x, count: try repeatCount(n.integer!, x.count)).joined()))
         case let (.tuple(x), n) where n.integer != nil:
             return .tuple(Array([[JValue]](repeating: x, count: try repeatCount(n.integer!, x.count)).joined()))
+        case let (n, .tuple(x)) where n.integer != nil:
+            return .tuple(Array([[JValue]](repeating: x, count: try repeatCount(n.integer!, x.count)).joined()))
         default:
             if let x = a.integer, let y = b.integer { return .int(try checked(x.multipliedReportingOverflow(by: y))) }
             if let x = a.number, let y = b.number { return .float(x * y) }
@@ -169,6 +171,10 @@ enum PyOps {
             guard item.isHashable else { throw JinjaFailure("unhashable type: '\(item.typeName)'") }
             return d.get(item) != nil
         case .undefined:
+            return false
+        case .iterator(let it):
+            // Python consumes the iterator up to the first match.
+            while let v = try it.next() { if JValue.pyEqual(v, item) { return true } }
             return false
         default:
             throw JinjaFailure("argument of type '\(container.typeName)' is not iterable")
