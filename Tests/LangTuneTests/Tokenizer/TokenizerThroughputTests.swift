@@ -28,7 +28,7 @@ final class TokenizerThroughputTests: XCTestCase {
         #else
         let defaultPasses = 10
         #endif
-        let passes = Int(ProcessInfo.processInfo.environment["LANGTUNE_BENCH_PASSES"] ?? "") ?? defaultPasses
+        let passes = max(1, Int(ProcessInfo.processInfo.environment["LANGTUNE_BENCH_PASSES"] ?? "") ?? defaultPasses)
         start = Date()
         count = 0
         for _ in 0..<passes { for line in lines { count += tokenizer.encode(line).count } }
@@ -44,10 +44,10 @@ final class TokenizerThroughputTests: XCTestCase {
     }
 
     func testSmolLM2EncodeThroughput() throws {
-        try measure("SmolLM2 (GGUF)", TokenizerFixtures.smolLM2, fixture: "smollm2_ids.jsonl")
+        try measure("SmolLM2 (GGUF)", { try TokenizerFixtures.smolLM2(fresh: true) }, fixture: "smollm2_ids.jsonl")
     }
 
     func testLlama3EncodeThroughput() throws {
-        try measure("Llama 3 (tokenizer.json)", TokenizerFixtures.llama3, fixture: "llama3_ids.jsonl")
+        try measure("Llama 3 (tokenizer.json)", { try TokenizerFixtures.llama3(fresh: true) }, fixture: "llama3_ids.jsonl")
     }
 }
