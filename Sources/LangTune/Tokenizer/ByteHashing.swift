@@ -123,17 +123,21 @@ struct ByteStringTable: Sendable {
 }
 
 /// Merge ranks keyed by the pair of token ids: (left, right) → (rank, merged id).
+/// Key and value share a 16-byte slot, so a lookup touches one cache line.
 struct MergeTable: Sendable {
-    private var keys: [UInt64]
-    private var values: [UInt64]
+    private struct Slot: Sendable {
+        var key: UInt64
+        var value: UInt64
+    }
+    private var slots: [Slot]
     private let mask: Int
     static let emptyKey = UInt64.max
 
     init(capacity: Int) {
+        // Load factor at most 2/3: a smaller table misses the cache less often.
         var size = 16
-        while size < capacity * 2 { size <<= 1 }
-        keys = [UInt64](repeating: MergeTable.emptyKey, count: size)
-        values = [UInt64](repeating: 0, count: size)
+        while size * 2 < capacity * 3 { size <<= 1 }
+        slots = [Slot](repeating: Slot(key: MergeTable.emptyKey, value: 0), count: size)
         mask = size - 1
     }
 
@@ -143,24 +147,24 @@ struct MergeTable: Sendable {
     }
 
     /// Inserts or replaces: a repeated pair keeps its last rank, as in `tokenizers`' merge map.
+    /// At most `capacity` distinct pairs may be inserted.
     mutating func set(left: Int32, right: Int32, rank: UInt32, merged: Int32) {
         let key = UInt64(UInt32(bitPattern: left)) << 32 | UInt64(UInt32(bitPattern: right))
         var i = MergeTable.slot(key, mask)
-        while keys[i] != MergeTable.emptyKey && keys[i] != key { i = (i + 1) & mask }
-        keys[i] = key
-        values[i] = UInt64(rank) << 32 | UInt64(UInt32(bitPattern: merged))
+        while slots[i].key != MergeTable.emptyKey && slots[i].key != key { i = (i + 1) & mask }
+        slots[i] = Slot(key: key, value: UInt64(rank) << 32 | UInt64(UInt32(bitPattern: merged)))
     }
 
     /// `(rank << 32) | merged id`, or `UInt64.max` when the pair does not merge.
     @inline(__always)
     func get(_ left: Int32, _ right: Int32) -> UInt64 {
         let key = UInt64(UInt32(bitPattern: left)) << 32 | UInt64(UInt32(bitPattern: right))
-        return keys.withUnsafeBufferPointer { keys in
+        return slots.withUnsafeBufferPointer { slots in
             var i = MergeTable.slot(key, mask)
             while true {
-                let k = keys[i]
-                if k == key { return values.withUnsafeBufferPointer { $0[i] } }
-                if k == MergeTable.emptyKey { return UInt64.max }
+                let s = slots[i]
+                if s.key == key { return s.value }
+                if s.key == MergeTable.emptyKey { return UInt64.max }
                 i = (i + 1) & mask
             }
         }

@@ -25,6 +25,36 @@ enum ByteLevelAlphabet {
         return table
     }()
 
+    /// Appends the raw bytes a byte-level string spells to `out`; false (with `out` in an
+    /// unspecified state) when a scalar lies outside the alphabet.
+    static func appendBytes(of string: String, to out: inout [UInt8]) -> Bool {
+        var string = string
+        return string.withUTF8 { utf8 in
+            byteForScalar.withUnsafeBufferPointer { table in
+                var i = 0
+                let n = utf8.count
+                while i < n {
+                    let b0 = utf8[i]
+                    var v: Int
+                    if b0 < 0x80 {
+                        v = Int(b0)
+                        i += 1
+                    } else if b0 & 0xE0 == 0xC0, i + 1 < n {
+                        v = Int(b0 & 0x1F) << 6 | Int(utf8[i + 1] & 0x3F)
+                        i += 2
+                    } else {
+                        return false  // three- and four-byte scalars lie above U+0143
+                    }
+                    guard v < table.count else { return false }
+                    let b = table[v]
+                    guard b >= 0 else { return false }
+                    out.append(UInt8(b))
+                }
+                return true
+            }
+        }
+    }
+
     /// The raw bytes a byte-level string spells, or nil when a scalar lies outside the alphabet.
     static func bytes(of string: String) -> [UInt8]? {
         var out: [UInt8] = []

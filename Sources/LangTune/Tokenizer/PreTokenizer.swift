@@ -38,30 +38,46 @@ struct PreTokenizer: Sendable {
     /// `ByteLevel(add_prefix_space: true)`: a piece not starting with a space gets one.
     var addPrefixSpace: Bool
 
-    /// Working arrays reused across the pieces of one `encode` call.
+    /// Working arrays reused across the pieces of one `encode` call. `scalars`, `classes`
+    /// and `offsets` are sized ahead and filled through pointers; only `count` entries are live.
     struct Scratch {
         var scalars: [UInt32] = []
         var classes: [UInt8] = []
         /// Byte offset of each scalar, plus the end offset.
-        var offsets: [Int32] = []
-        var ends: [Int32] = []
-        var nextEnds: [Int32] = []
+        var offsets: [Int] = []
+        var count = 0
+        var ends: [Int] = []
+        var nextEnds: [Int] = []
+
+        mutating func reserve(_ n: Int) {
+            guard scalars.count < n else { return }
+            let size = max(n, 2 * scalars.count, 64)
+            scalars = [UInt32](repeating: 0, count: size)
+            classes = [UInt8](repeating: 0, count: size)
+            offsets = [Int](repeating: 0, count: size + 1)
+        }
     }
 
     /// Splits the valid UTF-8 `text[range]`; returns piece end offsets (bytes, relative to `text`) in `scratch.ends`.
     func split(_ text: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, scratch: inout Scratch) {
-        decode(text, range, into: &scratch)
-        let n = scratch.scalars.count
+        scratch.reserve(range.count)
         scratch.ends.removeAll(keepingCapacity: true)
+        let n = scratch.scalars.withUnsafeMutableBufferPointer { sc in
+            scratch.classes.withUnsafeMutableBufferPointer { cl in
+                scratch.offsets.withUnsafeMutableBufferPointer { off in
+                    PreTokenizer.decode(text, range, sc, cl, off)
+                }
+            }
+        }
+        scratch.count = n
         guard n > 0 else { return }
-        scratch.ends.append(Int32(n))
+        scratch.ends.append(n)
         scratch.scalars.withUnsafeBufferPointer { sc in
             scratch.classes.withUnsafeBufferPointer { cl in
                 for step in steps {
                     scratch.nextEnds.removeAll(keepingCapacity: true)
                     var start = 0
-                    for end32 in scratch.ends {
-                        let end = Int(end32)
+                    for end in scratch.ends {
                         switch step {
                         case .individualDigits:
                             PreTokenizer.splitDigits(cl, start, end, into: &scratch.nextEnds)
@@ -74,7 +90,7 @@ struct PreTokenizer: Sendable {
                                 case .llama3: j = PreTokenizer.nextLlama3(sc, cl, i, end, maxDigits: 3)
                                 case .qwen2: j = PreTokenizer.nextLlama3(sc, cl, i, end, maxDigits: 1)
                                 }
-                                scratch.nextEnds.append(Int32(j))
+                                scratch.nextEnds.append(j)
                                 i = j
                             }
                         }
@@ -85,43 +101,58 @@ struct PreTokenizer: Sendable {
             }
         }
         // Scalar indexes to byte offsets.
-        for k in scratch.ends.indices { scratch.ends[k] = scratch.offsets[Int(scratch.ends[k])] }
-    }
-
-    private func decode(_ text: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, into s: inout Scratch) {
-        s.scalars.removeAll(keepingCapacity: true)
-        s.classes.removeAll(keepingCapacity: true)
-        s.offsets.removeAll(keepingCapacity: true)
-        var i = range.lowerBound
-        while i < range.upperBound {
-            let b0 = UInt32(text[i])
-            var v: UInt32
-            var len: Int
-            if b0 < 0x80 { v = b0; len = 1 }
-            else if b0 < 0xE0 { v = (b0 & 0x1F) << 6 | UInt32(text[i + 1] & 0x3F); len = 2 }
-            else if b0 < 0xF0 {
-                v = (b0 & 0x0F) << 12 | UInt32(text[i + 1] & 0x3F) << 6 | UInt32(text[i + 2] & 0x3F); len = 3
-            } else {
-                v = (b0 & 0x07) << 18 | UInt32(text[i + 1] & 0x3F) << 12 | UInt32(text[i + 2] & 0x3F) << 6
-                    | UInt32(text[i + 3] & 0x3F)
-                len = 4
+        scratch.offsets.withUnsafeBufferPointer { off in
+            scratch.ends.withUnsafeMutableBufferPointer { ends in
+                for k in ends.indices { ends[k] = off[ends[k]] }
             }
-            s.scalars.append(v)
-            s.classes.append(ScalarClass.of(v))
-            s.offsets.append(Int32(i))
-            i += len
         }
-        s.offsets.append(Int32(range.upperBound))
     }
 
-    static func splitDigits(_ cl: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, into ends: inout [Int32]) {
+    /// Decodes scalars (with their classes and byte offsets); returns how many.
+    private static func decode(_ text: UnsafeBufferPointer<UInt8>, _ range: Range<Int>,
+                               _ sc: UnsafeMutableBufferPointer<UInt32>, _ cl: UnsafeMutableBufferPointer<UInt8>,
+                               _ off: UnsafeMutableBufferPointer<Int>) -> Int {
+        ScalarClass.bmp.withUnsafeBufferPointer { bmp in
+            var i = range.lowerBound
+            var n = 0
+            while i < range.upperBound {
+                let b0 = UInt32(text[i])
+                off[n] = i
+                if b0 < 0x80 {
+                    sc[n] = b0
+                    cl[n] = bmp[Int(b0)]
+                    i += 1
+                } else {
+                    let v: UInt32
+                    if b0 < 0xE0 {
+                        v = (b0 & 0x1F) << 6 | UInt32(text[i + 1] & 0x3F)
+                        i += 2
+                    } else if b0 < 0xF0 {
+                        v = (b0 & 0x0F) << 12 | UInt32(text[i + 1] & 0x3F) << 6 | UInt32(text[i + 2] & 0x3F)
+                        i += 3
+                    } else {
+                        v = (b0 & 0x07) << 18 | UInt32(text[i + 1] & 0x3F) << 12 | UInt32(text[i + 2] & 0x3F) << 6
+                            | UInt32(text[i + 3] & 0x3F)
+                        i += 4
+                    }
+                    sc[n] = v
+                    cl[n] = v < 0x10000 ? bmp[Int(v)] : ScalarClass.compute(v)
+                }
+                n += 1
+            }
+            off[n] = range.upperBound
+            return n
+        }
+    }
+
+    static func splitDigits(_ cl: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, into ends: inout [Int]) {
         var pendingStart = start
         for i in start..<end where cl[i] & ScalarClass.number != 0 {
-            if pendingStart < i { ends.append(Int32(i)) }
-            ends.append(Int32(i + 1))
+            if pendingStart < i { ends.append(i) }
+            ends.append(i + 1)
             pendingStart = i + 1
         }
-        if pendingStart < end { ends.append(Int32(end)) }
+        if pendingStart < end { ends.append(end) }
     }
 
     @inline(__always)

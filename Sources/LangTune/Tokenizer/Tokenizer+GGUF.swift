@@ -83,6 +83,7 @@ struct GGUFTokenizerLoader {
         }
         parts.bosTokenId = try optionalInt("tokenizer.ggml.bos_token_id")
         parts.eosTokenId = try optionalInt("tokenizer.ggml.eos_token_id")
+        parts.padTokenId = try optionalInt("tokenizer.ggml.padding_token_id")
         if let v = metadata["tokenizer.ggml.add_bos_token"] {
             guard let b = v.bool else { throw fail("tokenizer.ggml.add_bos_token is not a boolean") }
             parts.addBOS = b

@@ -100,6 +100,7 @@ struct HuggingFaceTokenizerLoader {
             }
             if let bos = tokenString("bos_token") { parts.bosToken = bos; parts.bosTokenId = nil }
             if let eos = tokenString("eos_token") { parts.eosToken = eos }
+            if let pad = tokenString("pad_token") { parts.padToken = pad }
             if !hasTemplate {
                 parts.addBOS = config["add_bos_token"]?.bool ?? false
                 parts.addEOS = config["add_eos_token"]?.bool ?? false

@@ -7,7 +7,7 @@ import Foundation
 /// encoded words makes repeated words cheap.
 public final class Tokenizer: Sendable {
     let core: TokenizerCore
-    private let cache = WordCache()
+    private let workspace = EncodeWorkspace()
 
     init(core: TokenizerCore) {
         self.core = core
@@ -25,8 +25,12 @@ public final class Tokenizer: Sendable {
 
     /// Number of ids: one past the highest id of the vocabulary and the added tokens.
     public var vocabSize: Int { core.vocabSize }
+    /// Beginning-of-sequence id (tokenizer_config `bos_token`, GGUF `bos_token_id`, or the token a TemplateProcessing puts first).
     public var bosTokenId: Int? { core.bosTokenId }
+    /// End-of-sequence id (tokenizer_config `eos_token`, GGUF `eos_token_id`).
     public var eosTokenId: Int? { core.eosTokenId }
+    /// Padding id (tokenizer_config `pad_token`, GGUF `padding_token_id`), if the model names one.
+    public var padTokenId: Int? { core.padTokenId }
     /// The BOS token's text (e.g. `<|begin_of_text|>`), for chat templates.
     public var bosToken: String? { core.bosToken }
     /// The EOS token's text (e.g. `<|im_end|>`), for chat templates.
@@ -75,10 +79,13 @@ public final class Tokenizer: Sendable {
         if addSpecialTokens { ids.append(contentsOf: core.prefixIds) }
         var text = text
         text.withUTF8 { buffer in
-            let useCache = cache.tryAcquire()
-            defer { if useCache { cache.release() } }
-            var state = EncodeState()
-            encodeBytes(buffer, useCache: useCache, state: &state, into: &ids)
+            if workspace.lock.try() {
+                defer { workspace.lock.unlock() }
+                encodeBytes(buffer, cache: workspace.cache, state: &workspace.state, into: &ids)
+            } else {
+                var state = EncodeState()
+                encodeBytes(buffer, cache: nil, state: &state, into: &ids)
+            }
         }
         if addSpecialTokens { ids.append(contentsOf: core.suffixIds) }
         return ids
@@ -102,14 +109,7 @@ public final class Tokenizer: Sendable {
 
     // MARK: Encoding
 
-    struct EncodeState {
-        var segments: [InputSegment] = []
-        var moreSegments: [InputSegment] = []
-        var pre = PreTokenizer.Scratch()
-        var bpe = BPEModel.Scratch()
-    }
-
-    private func encodeBytes(_ buffer: UnsafeBufferPointer<UInt8>, useCache: Bool, state: inout EncodeState,
+    private func encodeBytes(_ buffer: UnsafeBufferPointer<UInt8>, cache: WordCache?, state: inout EncodeState,
                              into ids: inout [Int]) {
         guard buffer.count > 0 else { return }
         // Added tokens: first those matched in the raw text, then (with no normalizer, on
@@ -137,25 +137,24 @@ public final class Tokenizer: Sendable {
             } else if core.preTokenizer.addPrefixSpace && buffer[segment.start] != 0x20 {
                 var spaced: [UInt8] = [0x20]
                 spaced.append(contentsOf: buffer[segment.start..<segment.end])
-                spaced.withUnsafeBufferPointer { encodeText($0, 0..<$0.count, useCache: useCache, state: &state, into: &ids) }
+                spaced.withUnsafeBufferPointer { encodeText($0, 0..<$0.count, cache: cache, state: &state, into: &ids) }
             } else {
-                encodeText(buffer, segment.start..<segment.end, useCache: useCache, state: &state, into: &ids)
+                encodeText(buffer, segment.start..<segment.end, cache: cache, state: &state, into: &ids)
             }
         }
     }
 
-    private func encodeText(_ buffer: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, useCache: Bool,
+    private func encodeText(_ buffer: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, cache: WordCache?,
                             state: inout EncodeState, into ids: inout [Int]) {
         guard let base = buffer.baseAddress else { return }
         core.preTokenizer.split(buffer, range, scratch: &state.pre)
         var start = range.lowerBound
-        for end32 in state.pre.ends {
-            let end = Int(end32)
+        for end in state.pre.ends {
             let p = base + start
             let n = end - start
             start = end
             guard n > 0 else { continue }
-            if useCache {
+            if let cache {
                 let h = ByteHashing.hash(p, n)
                 if cache.lookup(p, n, hash: h, into: &ids) { continue }
                 let before = ids.count
@@ -188,6 +187,7 @@ struct TokenizerCore: Sendable {
     var special: [Bool]
     var bosTokenId: Int?
     var eosTokenId: Int?
+    var padTokenId: Int?
     var bosToken: String?
     var eosToken: String?
 }

@@ -15,6 +15,8 @@ struct TokenizerParts {
     var bosTokenId: Int?
     var eosToken: String?
     var eosTokenId: Int?
+    var padToken: String?
+    var padTokenId: Int?
     /// Put the BOS (EOS) id before (after) the text when special tokens are added.
     var addBOS = false
     var addEOS = false
@@ -41,19 +43,25 @@ struct TokenizerParts {
 
         var table = ByteStringTable(capacity: vocab.count)
         var unmapped = ByteStringTable(capacity: 16)
-        var decoded = [[UInt8]?](repeating: nil, count: vocabSize)
-        var literal = [String?](repeating: nil, count: vocabSize)
-        for (text, id) in vocab {
-            if let bytes = ByteLevelAlphabet.bytes(of: text) {
-                table.set(bytes, Int32(id))
-                decoded[id] = bytes
+        // Decoded bytes of vocabulary entries, in entry order; per id the entry that holds it.
+        var entryText: [UInt8] = []
+        var entryStart: [Int] = []
+        entryStart.reserveCapacity(vocab.count + 1)
+        var entryForId = [Int32](repeating: -1, count: vocabSize)
+        var key: [UInt8] = []
+        for (index, (text, id)) in vocab.enumerated() {
+            key.removeAll(keepingCapacity: true)
+            if ByteLevelAlphabet.appendBytes(of: text, to: &key) {
+                table.set(key, Int32(id))
             } else {
-                let utf8 = Array(text.utf8)
-                unmapped.set(utf8, Int32(id))
-                decoded[id] = utf8
+                key = Array(text.utf8)
+                unmapped.set(key, Int32(id))
             }
-            literal[id] = text
+            entryStart.append(entryText.count)
+            entryText.append(contentsOf: key)
+            entryForId[id] = Int32(index)
         }
+        entryStart.append(entryText.count)
 
         func lookup(_ text: String) -> Int32 {
             if let bytes = ByteLevelAlphabet.bytes(of: text) { return table.get(bytes) }
@@ -61,7 +69,25 @@ struct TokenizerParts {
         }
         var mergeTable = MergeTable(capacity: max(merges.count, 1))
         for (rank, (a, b)) in merges.enumerated() {
-            let left = lookup(a), right = lookup(b), merged = lookup(a + b)
+            var left: Int32 = -1, right: Int32 = -1, merged: Int32 = -1
+            key.removeAll(keepingCapacity: true)
+            if ByteLevelAlphabet.appendBytes(of: a, to: &key) {
+                let split = key.count
+                if ByteLevelAlphabet.appendBytes(of: b, to: &key) {
+                    key.withUnsafeBufferPointer { k in
+                        guard let p = k.baseAddress, split > 0, k.count > split else { return }
+                        left = table.get(p, split)
+                        right = table.get(p + split, k.count - split)
+                        merged = table.get(p, k.count)
+                    }
+                }
+            }
+            if left < 0 || right < 0 || merged < 0 {
+                // Tokens outside the byte-level alphabet (or empty ones) take the slow path.
+                left = lookup(a)
+                right = lookup(b)
+                merged = lookup(a + b)
+            }
             guard left >= 0, right >= 0, merged >= 0 else {
                 let missing = left < 0 ? a : right < 0 ? b : a + b
                 throw FormatError(file: file, "merge \(rank) \"\(a) \(b)\": \(missing.debugDescription) is not in the vocabulary")
@@ -78,22 +104,35 @@ struct TokenizerParts {
 
         var special = [Bool](repeating: false, count: vocabSize)
         var addedByContent = ByteStringTable(capacity: max(added.count, 1))
-        for token in added {
+        var addedForId = [Int32](repeating: -1, count: vocabSize)
+        var addedText: [[UInt8]] = []
+        for (index, token) in added.enumerated() {
             let id = Int(token.id)
             // The byte-level decoder maps a token's characters back to bytes when all of them
             // are in its alphabet, and otherwise keeps the token's own UTF-8.
-            let text = String(decoding: token.content, as: UTF8.self)
-            decoded[id] = ByteLevelAlphabet.bytes(of: text) ?? token.content
-            literal[id] = text
+            addedText.append(ByteLevelAlphabet.bytes(of: String(decoding: token.content, as: UTF8.self)) ?? token.content)
+            addedForId[id] = Int32(index)
             special[id] = token.special
             addedByContent.set(token.content, token.id)
         }
+        /// The literal string of an id (added token content first, as `id_to_token`).
+        func literal(_ id: Int) -> String? {
+            if addedForId[id] >= 0 { return String(decoding: added[Int(addedForId[id])].content, as: UTF8.self) }
+            if entryForId[id] >= 0 { return vocab[Int(entryForId[id])].text }
+            return nil
+        }
 
         var tokenText: [UInt8] = []
+        tokenText.reserveCapacity(entryText.count + 16 * added.count)
         var offsets: [Int32] = [0]
         offsets.reserveCapacity(vocabSize + 1)
         for id in 0..<vocabSize {
-            if let d = decoded[id] { tokenText.append(contentsOf: d) }
+            if addedForId[id] >= 0 {
+                tokenText.append(contentsOf: addedText[Int(addedForId[id])])
+            } else if entryForId[id] >= 0 {
+                let e = Int(entryForId[id])
+                tokenText.append(contentsOf: entryText[entryStart[e]..<entryStart[e + 1]])
+            }
             guard tokenText.count < Int(Int32.max) else { throw FormatError(file: file, "token texts are too large") }
             offsets.append(Int32(tokenText.count))
         }
@@ -101,7 +140,7 @@ struct TokenizerParts {
         func resolve(_ token: String?, _ id: Int?, _ what: String) throws -> (String?, Int?) {
             if let id {
                 guard id >= 0, id < vocabSize else { throw FormatError(file: file, "\(what) id \(id) is out of range") }
-                return (token ?? literal[id], id)
+                return (token ?? literal(id), id)
             }
             guard let token else { return (nil, nil) }
             let addedId = addedByContent.get(Array(token.utf8))
@@ -112,6 +151,9 @@ struct TokenizerParts {
         }
         let (bosText, bosId) = try resolve(bosToken, bosTokenId, "BOS token")
         let (eosText, eosId) = try resolve(eosToken, eosTokenId, "EOS token")
+        // A pad token the vocabulary lacks (transformers would append it) is left out rather than refused.
+        let padId = padTokenId != nil ? try resolve(nil, padTokenId, "padding token").1
+            : padToken.flatMap { try? resolve($0, nil, "padding token").1 }
         var prefixIds = self.prefixIds, suffixIds = self.suffixIds
         if addBOS {
             guard let bosId else { throw FormatError(file: file, "BOS is to be added but there is no BOS token") }
@@ -135,6 +177,6 @@ struct TokenizerParts {
             addedByContent: addedByContent, unmappedVocab: unmapped,
             prefixIds: prefixIds, suffixIds: suffixIds, vocabSize: vocabSize,
             tokenText: tokenText, tokenOffsets: offsets, special: special,
-            bosTokenId: bosId, eosTokenId: eosId, bosToken: bosText, eosToken: eosText)
+            bosTokenId: bosId, eosTokenId: eosId, padTokenId: padId, bosToken: bosText, eosToken: eosText)
     }
 }

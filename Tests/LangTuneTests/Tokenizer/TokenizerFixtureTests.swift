@@ -112,3 +112,41 @@ final class TokenizerFixtureTests: XCTestCase {
         XCTAssertEqual(streamed, "\u{FFFD}hello")
     }
 }
+
+/// Sharing one tokenizer between threads: calls that find the word cache busy encode without it.
+final class TokenizerConcurrencyTests: XCTestCase {
+    func testConcurrentEncodeGivesSameIds() throws {
+        let url = try TestPaths.require(TestPaths.smolLM2GGUF)
+        let source = TokenizerSource.gguf(metadata: try TokenizerTestGGUF.readMetadata(url), file: url.lastPathComponent)
+        let tokenizer = try Tokenizer(source: source)
+        XCTAssertEqual(tokenizer.padTokenId, 2)
+        let texts = try TokenizerFixtures.hardCases()
+        let expected = texts.map { tokenizer.encode($0) }
+        final class Results: @unchecked Sendable {
+            let lock = NSLock()
+            var mismatches = 0
+        }
+        let results = Results()
+        DispatchQueue.concurrentPerform(iterations: 8) { worker in
+            for round in 0..<20 {
+                for (k, text) in texts.enumerated() where (k + worker + round) % 3 == 0 {
+                    if tokenizer.encode(text) != expected[k] {
+                        results.lock.lock()
+                        results.mismatches += 1
+                        results.lock.unlock()
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(results.mismatches, 0)
+    }
+
+    func testHuggingFaceSource() throws {
+        let url = try TestPaths.require(TestPaths.llama3TokenizerJSON)
+        let config = Data(#"{"pad_token": "<pad>", "eos_token": "<|eot_id|>"}"#.utf8)
+        let t = try Tokenizer(source: .huggingFace(tokenizerJSON: Data(contentsOf: url), tokenizerConfigJSON: config, file: url.path))
+        XCTAssertNil(t.padTokenId)  // "<pad>" is not in Llama 3's vocabulary
+        XCTAssertEqual(t.eosTokenId, 128009)
+        XCTAssertEqual(t.encode("Hello, world!"), [9906, 11, 1917, 0])
+    }
+}

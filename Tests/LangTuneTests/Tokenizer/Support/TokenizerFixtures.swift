@@ -68,13 +68,26 @@ enum TokenizerFixtures {
         return lines
     }
 
-    static func smolLM2() throws -> Tokenizer {
+    /// SmolLM2's tokenizer from the GGUF; loaded once per test run unless `fresh` (empty word cache).
+    static func smolLM2(fresh: Bool = false) throws -> Tokenizer {
+        fresh ? try loadSmolLM2() : try sharedSmolLM2.get()
+    }
+
+    /// Llama 3's tokenizer.json; loaded once per test run unless `fresh` (empty word cache).
+    static func llama3(fresh: Bool = false) throws -> Tokenizer {
+        fresh ? try loadLlama3() : try sharedLlama3.get()
+    }
+
+    private static let sharedSmolLM2 = Result { try loadSmolLM2() }
+    private static let sharedLlama3 = Result { try loadLlama3() }
+
+    private static func loadSmolLM2() throws -> Tokenizer {
         let url = try TestPaths.require(TestPaths.smolLM2GGUF)
         let metadata = try TokenizerTestGGUF.readMetadata(url)
         return try Tokenizer(ggufMetadata: metadata, file: url.lastPathComponent)
     }
 
-    static func llama3() throws -> Tokenizer {
+    private static func loadLlama3() throws -> Tokenizer {
         let url = try TestPaths.require(TestPaths.llama3TokenizerJSON)
         return try Tokenizer(tokenizerJSON: Data(contentsOf: url), tokenizerConfigJSON: nil, file: url.path)
     }
