@@ -78,17 +78,16 @@ LTT_BODY void attn_bwd_body(const float *q, const float *k, const float *v, cons
         // cache while every query that sees it streams past.
         for (int64_t j0 = 0; j0 < T; j0 += ATT_BK) {
             const int64_t j1 = att_min(j0 + ATT_BK, T);
-            int64_t st0 = j0;  // first key visible to query j0
-            if (seg)
-                while (st0 > 0 && seg[st0 - 1] == seg[j0]) st0--;
             for (int64_t hh = 0; hh < group; hh++) {
                 const int64_t h = g * group + hh;
                 const float *Dh = scratch + hh * T, *lh = lse + h * T;
-                int64_t st = st0;
+                // max(j0, first key visible to query t): j0 until a segment
+                // starts after j0.
+                int64_t st = j0;
                 for (int64_t t = j0; t < T; t++) {
                     if (seg && t > j0 && seg[t] != seg[t - 1]) st = t;
                     if (st >= j1) break;  // later queries start even later
-                    const int64_t a = att_max(j0, st), b = att_min(j1 - 1, t), n = b - a + 1;
+                    const int64_t a = st, b = att_min(j1 - 1, t), n = b - a + 1;
                     const float *qt = q + t * qs + h * hd, *dot_t = dout + t * qs + h * hd;
                     float *dqt = dq + t * qs + h * hd;
                     for (int64_t jj = 0; jj < n; jj++) p[jj] = scale * dot(qt, kg + (a + jj) * ks, hd);
