@@ -44,7 +44,7 @@ final class GradientsAdamWTests: XCTestCase {
         let n = 45
         // beta1 0.9 takes lerp's small-weight branch, 0.3 the other one.
         for h in [Hyper(lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-6, wd: 0.1),
-                  Hyper(lr: 0.003, beta1: 0.3, beta2: 0.95, eps: 1e-8, wd: 0.0)]
+                  Hyper(lr: 0.02, beta1: 0.3, beta2: 0.95, eps: 1e-8, wd: 0.0)]
         {
             let p0 = rng.floats(n)
             var p = p0, m = [Float](repeating: 0, count: n), v = m
@@ -61,12 +61,15 @@ final class GradientsAdamWTests: XCTestCase {
                 stepFloat32(&pf, &mf, &vf, g, h, step: step)
                 assertClose(m, md, rel: 1e-5, "\(tag) exp_avg", seed: seed)
                 assertClose(v, vd, rel: 1e-5, floor: 1e-30, "\(tag) exp_avg_sq", seed: seed)
-                // The parameters move by about lr per step: compare the movement.
+                // The parameters move by about lr per step: compare the movement
+                // (a few float32 ulps of the parameter are ~1e-5 of it).
                 let moved = zip(p, p0).map { $0 - $1 }
                 let movedRef = zip(pd, p0).map { $0 - Double($1) }
                 assertClose(moved, movedRef, rel: 1e-4, "\(tag) param - param0 vs Float64", seed: seed)
-                let movedF = zip(pf, p0).map { Double($0 - $1) }
-                assertClose(moved, movedF, rel: 1e-5, "\(tag) param - param0 vs float32 PyTorch order", seed: seed)
+                // Same operations in float32: equal up to rounding (FMA contraction).
+                assertClose(p, doubles(pf), rel: 1e-6, "\(tag) param vs float32 PyTorch order", seed: seed)
+                assertClose(m, doubles(mf), rel: 1e-6, "\(tag) exp_avg vs float32 PyTorch order", seed: seed)
+                assertClose(v, doubles(vf), rel: 1e-6, floor: 1e-30, "\(tag) exp_avg_sq vs float32 PyTorch order", seed: seed)
             }
         }
     }
