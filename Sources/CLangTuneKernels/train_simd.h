@@ -66,6 +66,11 @@ static inline float ltt_expsub_sum_port(float *x, float sub, int64_t n) {
     return s;
 }
 
+// x[i] = exp(x[i] - sub[i]).
+static inline void ltt_expdiff_port(float *x, const float *sub, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = expf(x[i] - sub[i]);
+}
+
 #if LTT_HAVE_X86
 // ---------------------------------------------------------------------------
 // AVX-512 helpers.
@@ -75,10 +80,12 @@ static inline LTT_AVX512 __mmask16 ltt_tail_mask(int64_t left) {
 }
 
 // exp(x) for 16 lanes: Cephes' expf reduction and polynomial (about 1 ulp),
-// with scalef doing 2^n so that overflow gives +inf and underflow gives
-// (denormal or) 0; NaN propagates.
+// with scalef doing 2^n so that overflow gives +inf. Results below the
+// smallest normal float (x < -87.33) are flushed to 0: denormal results cost
+// microcode assists, and probabilities that small do not matter. NaN propagates.
 static inline LTT_AVX512 __m512 ltt_exp512(__m512 x) {
-    x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);
+    const __mmask16 tiny = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.33f), _CMP_LT_OQ);
+    x = _mm512_max_ps(_mm512_set1_ps(-87.33f), x);
     x = _mm512_min_ps(_mm512_set1_ps(89.0f), x);
     __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -93,7 +100,7 @@ static inline LTT_AVX512 __m512 ltt_exp512(__m512 x) {
     __m512 z = _mm512_mul_ps(r, r);
     y = _mm512_fmadd_ps(y, z, r);
     y = _mm512_add_ps(y, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(y, fx);
+    return _mm512_mask_mov_ps(_mm512_scalef_ps(y, fx), tiny, _mm512_setzero_ps());
 }
 
 static inline LTT_AVX512 float ltt_dot_512(const float *a, const float *b, int64_t n) {
@@ -158,6 +165,13 @@ static inline LTT_AVX512 float ltt_expsub_sum_512(float *x, float sub, int64_t n
         acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(k, e));
     }
     return _mm512_reduce_add_ps(acc);
+}
+static inline LTT_AVX512 void ltt_expdiff_512(float *x, const float *sub, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 k = ltt_tail_mask(n - i);
+        const __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), _mm512_maskz_loadu_ps(k, sub + i));
+        _mm512_mask_storeu_ps(x + i, k, ltt_exp512(d));
+    }
 }
 #endif
 

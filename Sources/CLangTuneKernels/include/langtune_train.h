@@ -62,14 +62,18 @@ void ltt_rope_backward(float *dx, int64_t T, int64_t heads, int64_t hd,
 /// NULL, key j is visible to query t only if j <= t and all positions j..t
 /// carry the same id: segments must be contiguous runs (a packed batch is).
 /// lse[nHeads*T] receives lse[h*T + t] = log(sum_j exp(score_tj)) for the
-/// backward pass. Writes heads h0..<h1 only. Memory use is O(1): online
-/// softmax over blocks of keys.
+/// backward pass. Writes heads h0..<h1 only. Memory beyond the outputs is the
+/// fixed-size scratch (online softmax over blocks of keys; see
+/// ltt_attention_forward_scratch_floats), one per thread.
 void ltt_attention_forward(const float *q, const float *k, const float *v, float *out, float *lse,
                            int64_t T, int64_t nHeads, int64_t nKV, int64_t hd, float scale,
-                           int64_t h0, int64_t h1, const int32_t *segment);
+                           int64_t h0, int64_t h1, float *scratch, const int32_t *segment);
+
+/// Floats of scratch ltt_attention_forward needs per call (per thread); independent of T.
+int64_t ltt_attention_forward_scratch_floats(int64_t hd);
 
 /// Floats of scratch ltt_attention_backward needs per call (per thread).
-int64_t ltt_attention_backward_scratch_floats(int64_t T, int64_t nHeads, int64_t nKV);
+int64_t ltt_attention_backward_scratch_floats(int64_t T, int64_t nHeads, int64_t nKV, int64_t hd);
 
 /// Gradients for kv heads kv0..<kv1: overwrites dk and dv of those kv heads
 /// and dq of the query heads that read them, so threads given disjoint kv

@@ -114,18 +114,19 @@ final class GradientsAttentionTests: XCTestCase {
             var out = [Float](repeating: .nan, count: q.count), lse = [Float](repeating: .nan, count: nH * T)
             // Two head ranges, as two threads would split them.
             let hSplit = nH / 2
+            var fwdScratch = [Float](repeating: .nan, count: Int(ltt_attention_forward_scratch_floats(Int64(hd))))
             withOptionalPointer(segment) { seg in
                 ltt_attention_forward(q, k, v, &out, &lse, Int64(T), Int64(nH), Int64(nKV), Int64(hd), scale,
-                                      0, Int64(hSplit), seg)
+                                      0, Int64(hSplit), &fwdScratch, seg)
                 ltt_attention_forward(q, k, v, &out, &lse, Int64(T), Int64(nH), Int64(nKV), Int64(hd), scale,
-                                      Int64(hSplit), Int64(nH), seg)
+                                      Int64(hSplit), Int64(nH), &fwdScratch, seg)
             }
             assertClose(out, outRef, rel: 1e-5, "\(label) out", seed: seed)
             assertClose(lse, lseRef, rel: 1e-5, "\(label) lse", seed: seed)
 
             var dq = [Float](repeating: .nan, count: q.count)
             var dk = [Float](repeating: .nan, count: k.count), dv = [Float](repeating: .nan, count: v.count)
-            let scratchCount = Int(ltt_attention_backward_scratch_floats(Int64(T), Int64(nH), Int64(nKV)))
+            let scratchCount = Int(ltt_attention_backward_scratch_floats(Int64(T), Int64(nH), Int64(nKV), Int64(hd)))
             XCTAssertGreaterThanOrEqual(scratchCount, T)
             var scratch = [Float](repeating: .nan, count: scratchCount)
             let kvSplit = max(1, nKV / 2)
@@ -165,5 +166,13 @@ final class GradientsAttentionTests: XCTestCase {
         // Few finite differences here: each one is two Float64 forward passes.
         check(T: 70, nH: 3, nKV: 1, hd: 20, runs: nil, fdSamples: 8, seed: seed, rng: &rng)
         check(T: 70, nH: 4, nKV: 2, hd: 20, runs: [5, 62, 3], fdSamples: 8, seed: seed, rng: &rng)
+    }
+
+    /// Past two full query tiles: key blocks wholly below a full tile take the
+    /// forward pass's unmasked path.
+    func testSeveralFullTiles() {
+        let seed = GradSeed.make()
+        var rng = SplitMix64(state: seed)
+        check(T: 131, nH: 3, nKV: 1, hd: 16, runs: nil, fdSamples: 4, seed: seed, rng: &rng)
     }
 }

@@ -33,23 +33,24 @@ final class GradientsKernelPathAgreementTests: XCTestCase {
             return y + rstd + dx + dw
         }, "rmsnorm")
 
-        let T = 41, nH = 6, nKV = 2, hd = 32
+        let T = 141, nH = 6, nKV = 2, hd = 32
         let q = rng.floats(T * nH * hd, -2, 2), k = rng.floats(T * nKV * hd, -2, 2)
         let v = rng.floats(T * nKV * hd), dout = rng.floats(T * nH * hd)
         let positions = (0..<T).map { Int64($0 * 3) }
         let invFreq = (0..<hd / 2).map { Float(1 / pow(500000.0, Double(2 * $0) / Double(hd))) }
-        let segment: [Int32] = (0..<T).map { $0 < 19 ? 0 : 1 }
+        let segment: [Int32] = (0..<T).map { $0 < 19 ? 0 : ($0 < 100 ? 1 : 2) }
         agree(try bothPaths { () -> [Float] in
             var qr = q
             ltt_rope_forward(&qr, Int64(T), Int64(nH), Int64(hd), positions, invFreq)
             var dq0 = dout
             ltt_rope_backward(&dq0, Int64(T), Int64(nH), Int64(hd), positions, invFreq)
             var out = [Float](repeating: 0, count: q.count), lse = [Float](repeating: 0, count: nH * T)
+            var fwdScratch = [Float](repeating: 0, count: Int(ltt_attention_forward_scratch_floats(Int64(hd))))
             ltt_attention_forward(qr, k, v, &out, &lse, Int64(T), Int64(nH), Int64(nKV), Int64(hd), 0.17, 0,
-                                  Int64(nH), segment)
+                                  Int64(nH), &fwdScratch, segment)
             var dq = [Float](repeating: 0, count: q.count), dk = [Float](repeating: 0, count: k.count)
             var dv = dk
-            var scratch = [Float](repeating: 0, count: Int(ltt_attention_backward_scratch_floats(Int64(T), Int64(nH), Int64(nKV))))
+            var scratch = [Float](repeating: 0, count: Int(ltt_attention_backward_scratch_floats(Int64(T), Int64(nH), Int64(nKV), Int64(hd))))
             ltt_attention_backward(qr, k, v, out, dout, lse, &dq, &dk, &dv, Int64(T), Int64(nH), Int64(nKV),
                                    Int64(hd), 0.17, 0, Int64(nKV), &scratch, segment)
             return qr + dq0 + out + lse + dq + dk + dv
