@@ -174,5 +174,8 @@ final class GradientsAttentionTests: XCTestCase {
         let seed = GradSeed.make()
         var rng = SplitMix64(state: seed)
         check(T: 131, nH: 3, nKV: 1, hd: 16, runs: nil, fdSamples: 4, seed: seed, rng: &rng)
+        // Key blocks start at the segment start (2): one ends at t0 + 1 = 65 and
+        // must still be masked for query 64.
+        check(T: 131, nH: 3, nKV: 1, hd: 16, runs: [2, 129], fdSamples: 4, seed: seed, rng: &rng)
     }
 }
