@@ -53,6 +53,16 @@ void ltt_rope_forward(float *x, int64_t T, int64_t heads, int64_t hd,
 /// In place on dx: the transpose of the forward rotation (rotation by -angle).
 void ltt_rope_backward(float *dx, int64_t T, int64_t heads, int64_t hd,
                        const int64_t *positions, const float *invFreq);
+/// cos_out, sin_out [T, half] (half = hd/2): the cosines and sines the two
+/// functions above compute on the fly. Every layer shares them; compute once.
+void ltt_rope_table(const int64_t *positions, int64_t T, const float *invFreq, int64_t half,
+                    float *cos_out, float *sin_out);
+/// ltt_rope_forward / ltt_rope_backward with a table from ltt_rope_table
+/// (identical results). Split rows by offsetting x, cos and sin.
+void ltt_rope_forward_table(float *x, int64_t T, int64_t heads, int64_t hd, const float *cos,
+                            const float *sin);
+void ltt_rope_backward_table(float *dx, int64_t T, int64_t heads, int64_t hd, const float *cos,
+                             const float *sin);
 
 // ---- causal grouped-query attention ----------------------------------------
 

@@ -49,6 +49,14 @@ final class GradientsRoPETests: XCTestCase {
                 ltt_rope_backward(&dx, Int64(T), Int64(heads), Int64(hd), positions, invFreq)
                 assertClose(dx, dxRef, rel: 1e-4, "\(path) \(tag) backward", seed: seed)
                 assertClose(idx.map { dx[$0] }, fd, rel: 1e-4, floor: rms(dxRef), "\(path) \(tag) backward vs FD", seed: seed)
+                // The table variants give identical results.
+                var cosT = [Float](repeating: .nan, count: T * hd / 2), sinT = cosT
+                ltt_rope_table(positions, Int64(T), invFreq, Int64(hd / 2), &cosT, &sinT)
+                var yt = x, dxt = dy
+                ltt_rope_forward_table(&yt, Int64(T), Int64(heads), Int64(hd), cosT, sinT)
+                ltt_rope_backward_table(&dxt, Int64(T), Int64(heads), Int64(hd), cosT, sinT)
+                XCTAssertEqual(yt, y, "\(path) \(tag) table forward, seed \(seed)")
+                XCTAssertEqual(dxt, dx, "\(path) \(tag) table backward, seed \(seed)")
                 // Backward undoes forward (a rotation is orthogonal).
                 ltt_rope_backward(&y, Int64(T), Int64(heads), Int64(hd), positions, invFreq)
                 assertClose(y, xd, rel: 1e-5, "\(path) \(tag) backward(forward(x))", seed: seed)
