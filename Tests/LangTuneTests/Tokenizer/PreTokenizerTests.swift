@@ -5,7 +5,31 @@ import XCTest
 /// strings mapped back to text), for GPT-2 (ByteLevel use_regex), Llama 3 and Qwen2
 /// (Split + ByteLevel) and SmolLM (Digits individual + ByteLevel).
 final class PreTokenizerTests: XCTestCase {
-    static let cases: [String] = ["x'LL x'ſ x'Ll x'RE I'S", "a  \n\n  b", "x \r\n \t y", "12345 abc", "\u{A0}\u{A0}x", "  ", "a\u{3000}\u{3000}b \u{A0}x", "!!!\n\nfoo", " ?!x", "  x", " 12 ab  ", "abc 123 def4", "a\n\n123 b   4567", "٣٤٥ and १२३", "'s 't", "\r\n\r\n", "x\r\n  \t\n y", "...\n\n\n  z"]
+    static let cases: [String] = [
+        "x'LL x'ſ x'Ll x'RE I'S",
+        "a  \n\n  b",
+        "x \r\n \t y",
+        "12345 abc",
+        "\u{A0}\u{A0}x",
+        "  ",
+        "a\u{3000}\u{3000}b \u{A0}x",
+        "!!!\n\nfoo",
+        " ?!x",
+        "  x",
+        " 12 ab  ",
+        "abc 123 def4",
+        "a\n\n123 b   4567",
+        "٣٤٥ and १२३",
+        "'s 't",
+        "\r\n\r\n",
+        "x\r\n  \t\n y",
+        "...\n\n\n  z",
+        "a\u{1C}b \u{1C}\u{1D} c",
+        "a\u{200B}b \u{200B} c",
+        "a\u{2028}\u{2028}b",
+        "x\u{85}\u{85}y",
+        "Ⅻ½² x",
+    ]
     static let gpt2: [[String]] = [
         ["x", "'", "LL", " x", "'", "ſ", " x", "'", "Ll", " x", "'", "RE", " I", "'", "S"],
         ["a", "  \n\n ", " b"],
@@ -25,6 +49,11 @@ final class PreTokenizerTests: XCTestCase {
         ["\r\n\r\n"],
         ["x", "\r\n  \t\n", " y"],
         ["...", "\n\n\n ", " z"],
+        ["a", "\u{1C}", "b", " \u{1C}\u{1D}", " c"],
+        ["a", "\u{200B}", "b", " \u{200B}", " c"],
+        ["a", "\u{2028}", "\u{2028}", "b"],
+        ["x", "\u{85}", "\u{85}", "y"],
+        ["Ⅻ½²", " x"],
     ]
     static let llama3: [[String]] = [
         ["x", "'LL", " x", "'ſ", " x", "'Ll", " x", "'RE", " I", "'S"],
@@ -45,6 +74,11 @@ final class PreTokenizerTests: XCTestCase {
         ["\r\n\r\n"],
         ["x", "\r\n  \t\n", " y"],
         ["...\n\n\n", " ", " z"],
+        ["a", "\u{1C}b", " \u{1C}\u{1D}", " c"],
+        ["a", "\u{200B}b", " \u{200B}", " c"],
+        ["a", "\u{2028}", "\u{2028}b"],
+        ["x", "\u{85}", "\u{85}y"],
+        ["Ⅻ½²", " x"],
     ]
     static let qwen2: [[String]] = [
         ["x", "'LL", " x", "'ſ", " x", "'Ll", " x", "'RE", " I", "'S"],
@@ -65,6 +99,11 @@ final class PreTokenizerTests: XCTestCase {
         ["\r\n\r\n"],
         ["x", "\r\n  \t\n", " y"],
         ["...\n\n\n", " ", " z"],
+        ["a", "\u{1C}b", " \u{1C}\u{1D}", " c"],
+        ["a", "\u{200B}b", " \u{200B}", " c"],
+        ["a", "\u{2028}", "\u{2028}b"],
+        ["x", "\u{85}", "\u{85}y"],
+        ["Ⅻ", "½", "²", " x"],
     ]
     static let smollm: [[String]] = [
         ["x", "'", "LL", " x", "'", "ſ", " x", "'", "Ll", " x", "'", "RE", " I", "'", "S"],
@@ -85,6 +124,11 @@ final class PreTokenizerTests: XCTestCase {
         ["\r\n\r\n"],
         ["x", "\r\n  \t\n", " y"],
         ["...", "\n\n\n ", " z"],
+        ["a", "\u{1C}", "b", " \u{1C}\u{1D}", " c"],
+        ["a", "\u{200B}", "b", " \u{200B}", " c"],
+        ["a", "\u{2028}", "\u{2028}", "b"],
+        ["x", "\u{85}", "\u{85}", "y"],
+        ["Ⅻ", "½", "²", " x"],
     ]
 
     private func pieces(_ pre: PreTokenizer, _ text: String) -> [[UInt8]] {
