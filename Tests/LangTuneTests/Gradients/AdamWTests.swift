@@ -40,7 +40,7 @@ final class GradientsAdamWTests: XCTestCase {
 
     func testThreeStepsMatchPyTorchFormula() {
         let seed = GradSeed.make()
-        var rng = SplitMix64(state: seed)
+        var rng = GradRNG(state: seed)
         let n = 45
         // beta1 0.9 takes lerp's small-weight branch, 0.3 the other one.
         for h in [Hyper(lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-6, wd: 0.1),
@@ -76,7 +76,7 @@ final class GradientsAdamWTests: XCTestCase {
 
     func testGradSumOfSquaresAndScale() {
         let seed = GradSeed.make()
-        var rng = SplitMix64(state: seed)
+        var rng = GradRNG(state: seed)
         let n = 1037
         let g = rng.floats(n, -3, 3)
         let ref = g.reduce(0.0) { $0 + Double($1) * Double($1) }

@@ -88,7 +88,7 @@ private struct AttentionReference {
 final class GradientsAttentionTests: XCTestCase {
     private func check(
         T: Int, nH: Int, nKV: Int, hd: Int, runs: [Int]?, fdSamples: Int = 30, seed: UInt64,
-        rng: inout SplitMix64
+        rng: inout GradRNG
     ) {
         var segment: [Int32]?
         if let runs {
@@ -147,13 +147,13 @@ final class GradientsAttentionTests: XCTestCase {
 
     func testGroupedQueryCausal() {
         let seed = GradSeed.make()
-        var rng = SplitMix64(state: seed)
+        var rng = GradRNG(state: seed)
         check(T: 33, nH: 6, nKV: 2, hd: 16, runs: nil, seed: seed, rng: &rng)
     }
 
     func testGroupedQueryWithSegments() {
         let seed = GradSeed.make()
-        var rng = SplitMix64(state: seed)
+        var rng = GradRNG(state: seed)
         let a = 1 + rng.int(14), b = 1 + rng.int(3)
         check(T: 33, nH: 3, nKV: 1, hd: 16, runs: [a, b, 33 - a - b], seed: seed, rng: &rng)
     }
@@ -162,7 +162,7 @@ final class GradientsAttentionTests: XCTestCase {
     /// 16, and a segment that crosses the block boundary.
     func testLongerThanOneKeyBlock() {
         let seed = GradSeed.make()
-        var rng = SplitMix64(state: seed)
+        var rng = GradRNG(state: seed)
         // Few finite differences here: each one is two Float64 forward passes.
         check(T: 70, nH: 3, nKV: 1, hd: 20, runs: nil, fdSamples: 8, seed: seed, rng: &rng)
         check(T: 70, nH: 4, nKV: 2, hd: 20, runs: [5, 62, 3], fdSamples: 8, seed: seed, rng: &rng)
@@ -172,7 +172,7 @@ final class GradientsAttentionTests: XCTestCase {
     /// forward pass's unmasked path.
     func testSeveralFullTiles() {
         let seed = GradSeed.make()
-        var rng = SplitMix64(state: seed)
+        var rng = GradRNG(state: seed)
         check(T: 131, nH: 3, nKV: 1, hd: 16, runs: nil, fdSamples: 4, seed: seed, rng: &rng)
         // Key blocks start at the segment start (2): one ends at t0 + 1 = 65 and
         // must still be masked for query 64.

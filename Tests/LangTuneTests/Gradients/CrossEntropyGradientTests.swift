@@ -20,7 +20,7 @@ final class GradientsCrossEntropyTests: XCTestCase {
         return (loss, grad)
     }
 
-    private func check(rows: Int, vocab: Int, chunks: [Int], ignored: Set<Int>, seed: UInt64, rng: inout SplitMix64) {
+    private func check(rows: Int, vocab: Int, chunks: [Int], ignored: Set<Int>, seed: UInt64, rng: inout GradRNG) {
         var logits = rng.floats(rows * vocab, -8, 8)
         for j in 0..<vocab { logits[j] += 100 }  // row 0: exp overflows float32 without the max shift
         var targets = (0..<rows).map { _ in Int32(rng.int(vocab)) }
@@ -72,14 +72,14 @@ final class GradientsCrossEntropyTests: XCTestCase {
 
     func testSmallVocabularyWithIgnoredRows() {
         let seed = GradSeed.make()
-        var rng = SplitMix64(state: seed)
+        var rng = GradRNG(state: seed)
         check(rows: 7, vocab: 1000, chunks: [3, 4], ignored: [2, 5], seed: seed, rng: &rng)
     }
 
     /// Rows wider than the kernel's 4096-wide exp-sum chunk.
     func testWideRows() {
         let seed = GradSeed.make()
-        var rng = SplitMix64(state: seed)
+        var rng = GradRNG(state: seed)
         check(rows: 3, vocab: 9001, chunks: [1, 2], ignored: [1], seed: seed, rng: &rng)
     }
 }

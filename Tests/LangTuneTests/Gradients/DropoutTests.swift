@@ -8,13 +8,13 @@ final class GradientsDropoutTests: XCTestCase {
         let thr = UInt64((Double(p) * 4_294_967_296.0).rounded())
         return (0..<n).map { i in
             let c = offset &+ UInt64(i) &+ 1
-            return SplitMix64.mix(seed &+ c &* 0x9E37_79B9_7F4A_7C15) >> 32 >= thr
+            return GradRNG.mix(seed &+ c &* 0x9E37_79B9_7F4A_7C15) >> 32 >= thr
         }
     }
 
     func testMaskScaleReproducibilityAndBackward() {
         let seed = GradSeed.make()
-        var rng = SplitMix64(state: seed)
+        var rng = GradRNG(state: seed)
         let n = 1003, p: Float = 0.3
         let dropSeed = rng.next(), offset = rng.next() >> 8
         let x = rng.floats(n), dout = rng.floats(n)

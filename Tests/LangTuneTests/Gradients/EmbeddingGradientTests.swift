@@ -4,7 +4,7 @@ import XCTest
 final class GradientsEmbeddingTests: XCTestCase {
     func testGatherAndScatterAdd() {
         let seed = GradSeed.make()
-        var rng = SplitMix64(state: seed)
+        var rng = GradRNG(state: seed)
         let vocab = 8, dim = 35, T = 12
         let table = rng.floats(vocab * dim), dout = rng.floats(T * dim), dtable0 = rng.floats(vocab * dim)
         var ids = (0..<T).map { _ in Int32(rng.int(vocab)) }

@@ -3,7 +3,7 @@ import Foundation
 import XCTest
 
 /// splitmix64: the tests' random source (and the reference for the dropout mask).
-struct SplitMix64 {
+struct GradRNG {
     var state: UInt64
 
     static func mix(_ x: UInt64) -> UInt64 {

@@ -16,7 +16,7 @@ final class GradientsKernelPathAgreementTests: XCTestCase {
 
     func testAllKernelsAgree() throws {
         let seed = GradSeed.make()
-        var rng = SplitMix64(state: seed)
+        var rng = GradRNG(state: seed)
         func agree(_ r: (portable: [Float], simd: [Float]), _ what: String, rel: Double = 1e-5,
                    line: UInt = #line)
         {

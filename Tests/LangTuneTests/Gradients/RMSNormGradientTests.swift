@@ -18,7 +18,7 @@ final class GradientsRMSNormTests: XCTestCase {
 
     func testForwardAndBackwardAgainstFloat64() {
         let seed = GradSeed.make()
-        var rng = SplitMix64(state: seed)
+        var rng = GradRNG(state: seed)
         let rows = 7, n = 67, eps: Float = 1e-5
         let x = rng.floats(rows * n, -2, 2), w = rng.floats(n, 0.5, 1.5), dy = rng.floats(rows * n)
         let dw0 = rng.floats(n)

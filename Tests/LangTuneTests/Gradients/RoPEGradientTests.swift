@@ -25,7 +25,7 @@ final class GradientsRoPETests: XCTestCase {
 
     func testForwardAndBackwardAgainstFloat64() {
         let seed = GradSeed.make()
-        var rng = SplitMix64(state: seed)
+        var rng = GradRNG(state: seed)
         // hd 272: half of 136 crosses the kernel's 128-wide cos/sin chunk.
         for (T, heads, hd) in [(9, 3, 16), (5, 2, 272)] {
             let n = T * heads * hd

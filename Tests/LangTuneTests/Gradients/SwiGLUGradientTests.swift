@@ -6,7 +6,7 @@ final class GradientsSwiGLUTests: XCTestCase {
 
     func testForwardAndBackwardAgainstFloat64() {
         let seed = GradSeed.make()
-        var rng = SplitMix64(state: seed)
+        var rng = GradRNG(state: seed)
         let n = 203
         var g = rng.floats(n, -8, 8)
         g[0] = -95  // sigmoid underflows in float32
