@@ -5,11 +5,15 @@ import XCTest
 final class CLITests: XCTestCase {
     /// The executable built next to the test bundle.
     func binary() throws -> URL {
-        var dir = Bundle(for: CLITests.self).bundleURL
-        for _ in 0..<3 {
-            dir = dir.deletingLastPathComponent()
-            let candidate = dir.appendingPathComponent("langtune")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        // macOS: .../debug/LangTunePackageTests.xctest/Contents/MacOS/…; Linux: the .xctest file itself.
+        let starts = [Bundle(for: CLITests.self).bundleURL, URL(fileURLWithPath: CommandLine.arguments[0])]
+        for start in starts {
+            var dir = start
+            for _ in 0..<4 {
+                let candidate = dir.appendingPathComponent("langtune")
+                if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+                dir = dir.deletingLastPathComponent()
+            }
         }
         throw XCTSkip("langtune executable not built next to the tests (swift build --build-tests builds it)")
     }
