@@ -27,6 +27,9 @@ public final class LlamaModel: @unchecked Sendable {
     let finalNorm: FloatBuffer
     let lmHead: LinearWeight
     let rope: Rope
+    /// A LoRA adapter applied on top of the frozen weights (unmerged: `W x + s·B A x`).
+    /// Set it before running the model; `nil` is the base model.
+    public var adapter: LoRAAdapter?
 
     /// Builds the model from loaded files. Quantized weights are dequantized to
     /// float32 once (GEMM) and kept as blocks for matrix-vector products.
@@ -92,10 +95,10 @@ public final class LlamaModel: @unchecked Sendable {
 
         for (li, layer) in layers.enumerated() {
             for t in 0..<T { lt_rmsnorm(x.pointer + t * H, layer.inputNorm.pointer, h.pointer + t * H, Int64(H), c.rmsNormEps) }
-            backend.linear(layer.q, x: h.pointer, rows: T, y: q.pointer)
+            project(layer.q, .q, layer: li, x: h.pointer, rows: T, y: q.pointer)
             let kc = cache.keys[li], vc = cache.values[li]
-            backend.linear(layer.k, x: h.pointer, rows: T, y: kc.pointer + p0 * kvW)
-            backend.linear(layer.v, x: h.pointer, rows: T, y: vc.pointer + p0 * kvW)
+            project(layer.k, .k, layer: li, x: h.pointer, rows: T, y: kc.pointer + p0 * kvW)
+            project(layer.v, .v, layer: li, x: h.pointer, rows: T, y: vc.pointer + p0 * kvW)
             for t in 0..<T {
                 rope.apply(q.pointer + t * qW, heads: nH, position: p0 + t)
                 rope.apply(kc.pointer + (p0 + t) * kvW, heads: nKV, position: p0 + t)
@@ -108,14 +111,14 @@ public final class LlamaModel: @unchecked Sendable {
                                         scale, Int64(head), Int64(head + 1), scratch.pointer + head * n)
                 }
             }
-            backend.linear(layer.o, x: att.pointer, rows: T, y: tmp.pointer)
+            project(layer.o, .o, layer: li, x: att.pointer, rows: T, y: tmp.pointer)
             for i in 0..<(T * H) { x.pointer[i] += tmp.pointer[i] }
 
             for t in 0..<T { lt_rmsnorm(x.pointer + t * H, layer.postAttentionNorm.pointer, h.pointer + t * H, Int64(H), c.rmsNormEps) }
-            backend.linear(layer.gate, x: h.pointer, rows: T, y: g.pointer)
-            backend.linear(layer.up, x: h.pointer, rows: T, y: u.pointer)
+            project(layer.gate, .gate, layer: li, x: h.pointer, rows: T, y: g.pointer)
+            project(layer.up, .up, layer: li, x: h.pointer, rows: T, y: u.pointer)
             lt_swiglu(g.pointer, u.pointer, g.pointer, Int64(T * I))
-            backend.linear(layer.down, x: g.pointer, rows: T, y: tmp.pointer)
+            project(layer.down, .down, layer: li, x: g.pointer, rows: T, y: tmp.pointer)
             for i in 0..<(T * H) { x.pointer[i] += tmp.pointer[i] }
         }
         cache.length = p0 + T
@@ -130,6 +133,15 @@ public final class LlamaModel: @unchecked Sendable {
             backend.linear(lmHead, x: h.pointer, rows: rows, y: o.baseAddress!)
         }
         return out
+    }
+
+    /// A frozen projection plus, when an adapter adapts it, its LoRA term.
+    private func project(_ w: LinearWeight, _ target: LoRATarget, layer: Int, x: UnsafePointer<Float>, rows: Int,
+                         y: UnsafeMutablePointer<Float>) {
+        backend.linear(w, x: x, rows: rows, y: y)
+        if let a = adapter, layer < a.layers.count, let lw = a.layers[layer][target] {
+            lw.add(x: x, rows: rows, y: y, scale: a.config.scale)
+        }
     }
 
     /// Vocabulary size of the output head.

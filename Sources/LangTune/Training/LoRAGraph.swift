@@ -1,0 +1,364 @@
+import CLangTuneKernels
+import Foundation
+
+/// One micro-batch: examples packed back to back (no padding). Attention and
+/// RoPE positions stay inside each example; every other op runs on all tokens.
+public struct PackedBatch: Sendable {
+    /// Token ids of all examples, concatenated.
+    public let ids: [Int32]
+    /// Target of each position (the next token of the same example), -100 where no loss is taken.
+    public let targets: [Int32]
+    /// Start offset and length of each example.
+    public let spans: [(start: Int, count: Int)]
+    public let positions: [Int64]
+
+    /// Packs examples whose `labels[i]` is the label of token i (HF convention): position
+    /// i is trained to predict `labels[i + 1]`.
+    public init(_ examples: [(ids: [Int32], labels: [Int32])]) {
+        var ids: [Int32] = [], targets: [Int32] = [], spans: [(Int, Int)] = [], pos: [Int64] = []
+        for e in examples {
+            spans.append((ids.count, e.ids.count))
+            ids += e.ids
+            for i in 0..<e.ids.count {
+                targets.append(i + 1 < e.labels.count ? e.labels[i + 1] : -100)
+                pos.append(Int64(i))
+            }
+        }
+        self.ids = ids
+        self.targets = targets
+        self.spans = spans
+        self.positions = pos
+    }
+
+    public var tokenCount: Int { ids.count }
+    public var targetCount: Int { targets.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) } }
+}
+
+/// Gradients of a LoRA adapter, shaped like it.
+public final class LoRAGradients: @unchecked Sendable {
+    public let a: [[LoRATarget: FloatBuffer]]
+    public let b: [[LoRATarget: FloatBuffer]]
+
+    public init(like adapter: LoRAAdapter) {
+        a = adapter.layers.map { $0.mapValues { FloatBuffer(count: $0.a.count) } }
+        b = adapter.layers.map { $0.mapValues { FloatBuffer(count: $0.b.count) } }
+    }
+
+    public func zero() {
+        for l in a { for g in l.values { g.pointer.update(repeating: 0, count: g.count) } }
+        for l in b { for g in l.values { g.pointer.update(repeating: 0, count: g.count) } }
+    }
+
+    /// All gradient buffers in a fixed order (layer, target, A then B).
+    public var all: [FloatBuffer] {
+        var out: [FloatBuffer] = []
+        for (la, lb) in zip(a, b) {
+            for t in LoRATarget.allCases {
+                if let g = la[t] { out.append(g) }
+                if let g = lb[t] { out.append(g) }
+            }
+        }
+        return out
+    }
+}
+
+/// Activations of one decoder layer kept from the forward pass for the backward pass.
+final class LayerActivations: @unchecked Sendable {
+    let xIn, h1, q, k, v, att, xMid, h2, g, u, act: FloatBuffer
+    let rstd1, rstd2, lse: FloatBuffer
+    /// `x Aᵀ` of each adapted projection (and the dropped-out input when dropout > 0).
+    var loraT: [LoRATarget: FloatBuffer] = [:]
+    var loraIn: [LoRATarget: FloatBuffer] = [:]
+
+    init(tokens n: Int, config c: LlamaConfig, adapter: LoRAAdapter) {
+        let H = c.hiddenSize, qW = c.numHeads * c.headDim, kvW = c.numKVHeads * c.headDim, I = c.intermediateSize
+        xIn = FloatBuffer(count: n * H, zeroed: false); h1 = FloatBuffer(count: n * H, zeroed: false)
+        q = FloatBuffer(count: n * qW, zeroed: false); k = FloatBuffer(count: n * kvW, zeroed: false)
+        v = FloatBuffer(count: n * kvW, zeroed: false); att = FloatBuffer(count: n * qW, zeroed: false)
+        xMid = FloatBuffer(count: n * H, zeroed: false); h2 = FloatBuffer(count: n * H, zeroed: false)
+        g = FloatBuffer(count: n * I, zeroed: false); u = FloatBuffer(count: n * I, zeroed: false)
+        act = FloatBuffer(count: n * I, zeroed: false)
+        rstd1 = FloatBuffer(count: n, zeroed: false); rstd2 = FloatBuffer(count: n, zeroed: false)
+        lse = FloatBuffer(count: n * c.numHeads, zeroed: false)
+        for t in adapter.config.targets {
+            loraT[t] = FloatBuffer(count: n * adapter.config.rank, zeroed: false)
+            if adapter.config.dropout > 0 {
+                let inF = t.shape(c).in
+                loraIn[t] = FloatBuffer(count: n * inF, zeroed: false)
+            }
+        }
+    }
+}
+
+/// Forward and backward of a Llama model with a trainable LoRA adapter over
+/// its frozen float32 weights. Written out op by op (llm.c style): each
+/// forward kernel has its backward next to it in Sources/CLangTuneKernels.
+public final class LoRAGraph: @unchecked Sendable {
+    public let model: LlamaModel
+    public let adapter: LoRAAdapter
+    /// Recompute each layer's activations in the backward pass instead of keeping them:
+    /// memory for one layer instead of all, about a third more compute.
+    public let checkpointActivations: Bool
+    /// Rows of the output head computed at once (the logits of a 128k vocabulary never exist for all rows).
+    public var logitsChunk = 64
+
+    public init(model: LlamaModel, adapter: LoRAAdapter, checkpointActivations: Bool = false) {
+        self.model = model
+        self.adapter = adapter
+        self.checkpointActivations = checkpointActivations
+    }
+
+    private var threads: Threads { model.backend.threads }
+    private var c: LlamaConfig { model.config }
+
+    // MARK: GEMM helpers
+
+    /// y[rows, out] (+)= x[rows, in] · Wᵀ
+    private func linearForward(_ w: LinearWeight, _ x: UnsafePointer<Float>, _ rows: Int, _ y: UnsafeMutablePointer<Float>) {
+        model.backend.linear(w, x: x, rows: rows, y: y)
+    }
+
+    /// dx[rows, in] (+)= dy[rows, out] · W
+    private func linearBackwardInput(_ w: LinearWeight, _ dy: UnsafePointer<Float>, _ rows: Int,
+                                     _ dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        lt_sgemm(n, n, Int64(rows), Int64(w.inFeatures), Int64(w.outFeatures), 1, dy, Int64(w.outFeatures),
+                 w.dense, Int64(w.inFeatures), accumulate ? 1 : 0, dx, Int64(w.inFeatures))
+    }
+
+    private let n = CChar(UInt8(ascii: "N")), t = CChar(UInt8(ascii: "T"))
+
+    /// Dropout seed of one (layer, target) at one step; masks are recomputed, never stored.
+    private func dropoutOffset(layer: Int, target: LoRATarget) -> UInt64 {
+        UInt64(layer * 16 + LoRATarget.allCases.firstIndex(of: target)!) << 40
+    }
+
+    // MARK: Forward
+
+    /// A projection with its LoRA term; saves `x Aᵀ` (and the dropped-out input) in `acts`.
+    private func project(_ w: LinearWeight, _ target: LoRATarget, layer: Int, x: UnsafePointer<Float>, rows: Int,
+                         y: UnsafeMutablePointer<Float>, acts: LayerActivations, dropoutSeed: UInt64) {
+        linearForward(w, x, rows, y)
+        guard let lw = adapter.layers[layer][target], let tBuf = acts.loraT[target] else { return }
+        var input = x
+        if let dIn = acts.loraIn[target] {
+            ltt_dropout_forward(x, dIn.pointer, nil, Int64(rows * lw.inFeatures), Float(adapter.config.dropout),
+                                dropoutSeed, dropoutOffset(layer: layer, target: target))
+            input = UnsafePointer(dIn.pointer)
+        }
+        lw.addForward(x: input, rows: rows, y: y, scale: adapter.config.scale, t: tBuf.pointer)
+    }
+
+    /// Runs layer `li` on the residual stream `x` (updated in place), filling `acts`.
+    private func layerForward(_ li: Int, x: UnsafeMutablePointer<Float>, batch: PackedBatch, acts: LayerActivations,
+                              ropeCos: FloatBuffer, ropeSin: FloatBuffer, dropoutSeed: UInt64) {
+        let layer = model.layers[li]
+        let N = batch.tokenCount, H = c.hiddenSize, hd = c.headDim, nH = c.numHeads, nKV = c.numKVHeads
+        let qW = nH * hd, kvW = nKV * hd, I = c.intermediateSize
+        acts.xIn.pointer.update(from: x, count: N * H)
+        threads.parallelFor(N, grain: 8) { s, e in
+            ltt_rmsnorm_forward(x + s * H, layer.inputNorm.pointer, acts.h1.pointer + s * H, acts.rstd1.pointer + s,
+                                Int64(e - s), Int64(H), self.c.rmsNormEps)
+        }
+        project(layer.q, .q, layer: li, x: acts.h1.pointer, rows: N, y: acts.q.pointer, acts: acts, dropoutSeed: dropoutSeed)
+        project(layer.k, .k, layer: li, x: acts.h1.pointer, rows: N, y: acts.k.pointer, acts: acts, dropoutSeed: dropoutSeed)
+        project(layer.v, .v, layer: li, x: acts.h1.pointer, rows: N, y: acts.v.pointer, acts: acts, dropoutSeed: dropoutSeed)
+        ltt_rope_forward_table(acts.q.pointer, Int64(N), Int64(nH), Int64(hd), ropeCos.pointer, ropeSin.pointer)
+        ltt_rope_forward_table(acts.k.pointer, Int64(N), Int64(nKV), Int64(hd), ropeCos.pointer, ropeSin.pointer)
+        let scale = 1 / Float(hd).squareRoot()
+        let scratchPer = Int(ltt_attention_forward_scratch_floats(Int64(hd)))
+        let scratch = FloatBuffer(count: scratchPer * nH, zeroed: false)
+        for span in batch.spans {
+            let o = span.start
+            threads.parallelFor(nH) { s, e in
+                for h in s..<e {
+                    ltt_attention_forward(acts.q.pointer + o * qW, acts.k.pointer + o * kvW, acts.v.pointer + o * kvW,
+                                          acts.att.pointer + o * qW, acts.lse.pointer + o * nH, Int64(span.count),
+                                          Int64(nH), Int64(nKV), Int64(hd), scale, Int64(h), Int64(h + 1),
+                                          scratch.pointer + h * scratchPer, nil)
+                }
+            }
+        }
+        let tmp = FloatBuffer(count: N * H, zeroed: false)
+        project(layer.o, .o, layer: li, x: acts.att.pointer, rows: N, y: tmp.pointer, acts: acts, dropoutSeed: dropoutSeed)
+        for i in 0..<(N * H) { x[i] += tmp.pointer[i] }
+        acts.xMid.pointer.update(from: x, count: N * H)
+        threads.parallelFor(N, grain: 8) { s, e in
+            ltt_rmsnorm_forward(x + s * H, layer.postAttentionNorm.pointer, acts.h2.pointer + s * H, acts.rstd2.pointer + s,
+                                Int64(e - s), Int64(H), self.c.rmsNormEps)
+        }
+        project(layer.gate, .gate, layer: li, x: acts.h2.pointer, rows: N, y: acts.g.pointer, acts: acts, dropoutSeed: dropoutSeed)
+        project(layer.up, .up, layer: li, x: acts.h2.pointer, rows: N, y: acts.u.pointer, acts: acts, dropoutSeed: dropoutSeed)
+        threads.parallelFor(N * I, grain: 1024) { s, e in
+            ltt_swiglu_forward(acts.g.pointer + s, acts.u.pointer + s, acts.act.pointer + s, Int64(e - s))
+        }
+        project(layer.down, .down, layer: li, x: acts.act.pointer, rows: N, y: tmp.pointer, acts: acts, dropoutSeed: dropoutSeed)
+        for i in 0..<(N * H) { x[i] += tmp.pointer[i] }
+    }
+
+    // MARK: Backward
+
+    /// Backward of a projection with LoRA: adds W·dy (+ LoRA path) into dx, accumulates dA, dB.
+    private func projectBackward(_ w: LinearWeight, _ target: LoRATarget, layer: Int, x: UnsafePointer<Float>,
+                                 dy: UnsafePointer<Float>, rows: Int, dx: UnsafeMutablePointer<Float>, accumulate: Bool,
+                                 acts: LayerActivations, grads: LoRAGradients, dropoutSeed: UInt64) {
+        linearBackwardInput(w, dy, rows, dx, accumulate: accumulate)
+        guard let lw = adapter.layers[layer][target], let tBuf = acts.loraT[target],
+              let gA = grads.a[layer][target], let gB = grads.b[layer][target] else { return }
+        let r = lw.rank, inF = lw.inFeatures, outF = lw.outFeatures, s = adapter.config.scale
+        // dB[out, r] += s · dyᵀ t
+        lt_sgemm(t, n, Int64(outF), Int64(r), Int64(rows), s, dy, Int64(outF), tBuf.pointer, Int64(r), 1, gB.pointer, Int64(r))
+        // dt[rows, r] = s · dy B
+        let dt = FloatBuffer(count: rows * r, zeroed: false)
+        lt_sgemm(n, n, Int64(rows), Int64(r), Int64(outF), s, dy, Int64(outF), lw.b.pointer, Int64(r), 0, dt.pointer, Int64(r))
+        // dA[r, in] += dtᵀ · input
+        let input = acts.loraIn[target].map { UnsafePointer($0.pointer) } ?? x
+        lt_sgemm(t, n, Int64(r), Int64(inF), Int64(rows), 1, dt.pointer, Int64(r), input, Int64(inF), 1, gA.pointer, Int64(inF))
+        // dx += dropout'(dt · A)
+        if adapter.config.dropout > 0 {
+            let dIn = FloatBuffer(count: rows * inF, zeroed: false)
+            lt_sgemm(n, n, Int64(rows), Int64(inF), Int64(r), 1, dt.pointer, Int64(r), lw.a.pointer, Int64(inF), 0, dIn.pointer, Int64(inF))
+            ltt_dropout_backward(dIn.pointer, dIn.pointer, Int64(rows * inF), Float(adapter.config.dropout),
+                                 dropoutSeed, dropoutOffset(layer: layer, target: target))
+            for i in 0..<(rows * inF) { dx[i] += dIn.pointer[i] }
+        } else {
+            lt_sgemm(n, n, Int64(rows), Int64(inF), Int64(r), 1, dt.pointer, Int64(r), lw.a.pointer, Int64(inF), 1, dx, Int64(inF))
+        }
+    }
+
+    /// Backward of layer `li`: `dx` holds d(loss)/d(layer output) and receives d(loss)/d(layer input).
+    private func layerBackward(_ li: Int, dx: UnsafeMutablePointer<Float>, batch: PackedBatch, acts: LayerActivations,
+                               grads: LoRAGradients, ropeCos: FloatBuffer, ropeSin: FloatBuffer, dropoutSeed: UInt64) {
+        let layer = model.layers[li]
+        let N = batch.tokenCount, H = c.hiddenSize, hd = c.headDim, nH = c.numHeads, nKV = c.numKVHeads
+        let qW = nH * hd, kvW = nKV * hd, I = c.intermediateSize
+        // MLP: x += down(swiglu(gate(h2), up(h2)))
+        let dAct = FloatBuffer(count: N * I, zeroed: false)
+        projectBackward(layer.down, .down, layer: li, x: acts.act.pointer, dy: dx, rows: N, dx: dAct.pointer, accumulate: false,
+                        acts: acts, grads: grads, dropoutSeed: dropoutSeed)
+        let dg = FloatBuffer(count: N * I, zeroed: false), du = FloatBuffer(count: N * I, zeroed: false)
+        threads.parallelFor(N * I, grain: 1024) { s, e in
+            ltt_swiglu_backward(dAct.pointer + s, acts.g.pointer + s, acts.u.pointer + s, dg.pointer + s, du.pointer + s, Int64(e - s))
+        }
+        let dh = FloatBuffer(count: N * H, zeroed: false)
+        projectBackward(layer.gate, .gate, layer: li, x: acts.h2.pointer, dy: dg.pointer, rows: N, dx: dh.pointer, accumulate: false,
+                        acts: acts, grads: grads, dropoutSeed: dropoutSeed)
+        projectBackward(layer.up, .up, layer: li, x: acts.h2.pointer, dy: du.pointer, rows: N, dx: dh.pointer, accumulate: true,
+                        acts: acts, grads: grads, dropoutSeed: dropoutSeed)
+        let dn = FloatBuffer(count: N * H, zeroed: false)
+        threads.parallelFor(N, grain: 8) { s, e in
+            ltt_rmsnorm_backward(dh.pointer, acts.xMid.pointer, layer.postAttentionNorm.pointer, acts.rstd2.pointer,
+                                 dn.pointer, nil, Int64(s), Int64(e), Int64(H))
+        }
+        for i in 0..<(N * H) { dx[i] += dn.pointer[i] }
+
+        // Attention: x += o(attn(rope(q(h1)), rope(k(h1)), v(h1)))
+        let dAtt = FloatBuffer(count: N * qW, zeroed: false)
+        projectBackward(layer.o, .o, layer: li, x: acts.att.pointer, dy: dx, rows: N, dx: dAtt.pointer, accumulate: false,
+                        acts: acts, grads: grads, dropoutSeed: dropoutSeed)
+        let dq = FloatBuffer(count: N * qW, zeroed: false), dk = FloatBuffer(count: N * kvW, zeroed: false)
+        let dv = FloatBuffer(count: N * kvW, zeroed: false)
+        let scale = 1 / Float(hd).squareRoot()
+        for span in batch.spans {
+            let o = span.start
+            let per = Int(ltt_attention_backward_scratch_floats(Int64(span.count), Int64(nH), Int64(nKV), Int64(hd)))
+            let scratch = FloatBuffer(count: per * nKV, zeroed: false)
+            threads.parallelFor(nKV) { s, e in
+                for kvh in s..<e {
+                    ltt_attention_backward(acts.q.pointer + o * qW, acts.k.pointer + o * kvW, acts.v.pointer + o * kvW,
+                                           acts.att.pointer + o * qW, dAtt.pointer + o * qW, acts.lse.pointer + o * nH,
+                                           dq.pointer + o * qW, dk.pointer + o * kvW, dv.pointer + o * kvW,
+                                           Int64(span.count), Int64(nH), Int64(nKV), Int64(hd), scale,
+                                           Int64(kvh), Int64(kvh + 1), scratch.pointer + kvh * per, nil)
+                }
+            }
+        }
+        ltt_rope_backward_table(dq.pointer, Int64(N), Int64(nH), Int64(hd), ropeCos.pointer, ropeSin.pointer)
+        ltt_rope_backward_table(dk.pointer, Int64(N), Int64(nKV), Int64(hd), ropeCos.pointer, ropeSin.pointer)
+        projectBackward(layer.q, .q, layer: li, x: acts.h1.pointer, dy: dq.pointer, rows: N, dx: dh.pointer, accumulate: false,
+                        acts: acts, grads: grads, dropoutSeed: dropoutSeed)
+        projectBackward(layer.k, .k, layer: li, x: acts.h1.pointer, dy: dk.pointer, rows: N, dx: dh.pointer, accumulate: true,
+                        acts: acts, grads: grads, dropoutSeed: dropoutSeed)
+        projectBackward(layer.v, .v, layer: li, x: acts.h1.pointer, dy: dv.pointer, rows: N, dx: dh.pointer, accumulate: true,
+                        acts: acts, grads: grads, dropoutSeed: dropoutSeed)
+        threads.parallelFor(N, grain: 8) { s, e in
+            ltt_rmsnorm_backward(dh.pointer, acts.xIn.pointer, layer.inputNorm.pointer, acts.rstd1.pointer,
+                                 dn.pointer, nil, Int64(s), Int64(e), Int64(H))
+        }
+        for i in 0..<(N * H) { dx[i] += dn.pointer[i] }
+    }
+
+    // MARK: Whole model
+
+    /// Forward and (when `grads` is given) backward over one micro-batch.
+    /// The loss is `Σ -log p(target) · lossScale` over positions with a target;
+    /// gradients of that scaled loss are **added** to `grads`. Returns the
+    /// unscaled sum of per-token losses (nats), accumulated in Double.
+    @discardableResult
+    public func run(_ batch: PackedBatch, lossScale: Float, grads: LoRAGradients?, dropoutSeed: UInt64 = 0) -> Double {
+        let N = batch.tokenCount, H = c.hiddenSize, L = c.numLayers, V = model.vocabSize
+        precondition(N > 0)
+        // RoPE table for this batch's positions.
+        let half = c.headDim / 2
+        let ropeCos = FloatBuffer(count: N * half, zeroed: false), ropeSin = FloatBuffer(count: N * half, zeroed: false)
+        batch.positions.withUnsafeBufferPointer { p in
+            model.rope.invFreq.withUnsafeBufferPointer { f in
+                ltt_rope_table(p.baseAddress!, Int64(N), f.baseAddress!, Int64(half), ropeCos.pointer, ropeSin.pointer)
+            }
+        }
+        let x = FloatBuffer(count: N * H, zeroed: false)
+        for (i, id) in batch.ids.enumerated() {
+            let row = min(max(Int(id), 0), c.vocabSize - 1)
+            (x.pointer + i * H).update(from: model.embedding.dense + row * H, count: H)
+        }
+        let keepAll = !checkpointActivations || grads == nil
+        var acts: [LayerActivations] = []
+        var inputs: [FloatBuffer] = []
+        let shared = keepAll ? nil : LayerActivations(tokens: N, config: c, adapter: adapter)
+        for li in 0..<L {
+            let a = shared ?? LayerActivations(tokens: N, config: c, adapter: adapter)
+            if !keepAll { inputs.append(FloatBuffer(Array(UnsafeBufferPointer(start: x.pointer, count: N * H)))) }
+            layerForward(li, x: x.pointer, batch: batch, acts: a, ropeCos: ropeCos, ropeSin: ropeSin, dropoutSeed: dropoutSeed)
+            if keepAll && grads != nil { acts.append(a) }
+        }
+        // Final norm, then the head only on rows that have a target.
+        let hf = FloatBuffer(count: N * H, zeroed: false), rstdF = FloatBuffer(count: N, zeroed: false)
+        ltt_rmsnorm_forward(x.pointer, model.finalNorm.pointer, hf.pointer, rstdF.pointer, Int64(N), Int64(H), c.rmsNormEps)
+        let rows = (0..<N).filter { batch.targets[$0] >= 0 }
+        let dHF = grads != nil ? FloatBuffer(count: N * H) : nil
+        var lossSum = 0.0
+        let chunk = max(1, logitsChunk)
+        let hRows = FloatBuffer(count: chunk * H, zeroed: false)
+        let logits = FloatBuffer(count: chunk * V, zeroed: false)
+        let dRows = FloatBuffer(count: chunk * H, zeroed: false)
+        var start = 0
+        while start < rows.count {
+            let m = min(chunk, rows.count - start)
+            var tg = [Int32](repeating: 0, count: m)
+            for j in 0..<m {
+                (hRows.pointer + j * H).update(from: hf.pointer + rows[start + j] * H, count: H)
+                tg[j] = batch.targets[rows[start + j]]
+            }
+            model.backend.linear(model.lmHead, x: hRows.pointer, rows: m, y: logits.pointer)
+            lossSum += ltt_cross_entropy_forward_backward(logits.pointer, tg, Int64(m), Int64(V), lossScale, nil)
+            if let dHF {
+                linearBackwardInput(model.lmHead, logits.pointer, m, dRows.pointer, accumulate: false)
+                for j in 0..<m { (dHF.pointer + rows[start + j] * H).update(from: dRows.pointer + j * H, count: H) }
+            }
+            start += m
+        }
+        guard let grads, let dHF else { return lossSum }
+        let dx = FloatBuffer(count: N * H, zeroed: false)
+        ltt_rmsnorm_backward(dHF.pointer, x.pointer, model.finalNorm.pointer, rstdF.pointer, dx.pointer, nil, 0, Int64(N), Int64(H))
+        for li in stride(from: L - 1, through: 0, by: -1) {
+            let a: LayerActivations
+            if keepAll { a = acts[li] } else {
+                a = shared!
+                let xr = FloatBuffer(Array(UnsafeBufferPointer(start: inputs[li].pointer, count: N * H)))
+                layerForward(li, x: xr.pointer, batch: batch, acts: a, ropeCos: ropeCos, ropeSin: ropeSin, dropoutSeed: dropoutSeed)
+            }
+            layerBackward(li, dx: dx.pointer, batch: batch, acts: a, grads: grads, ropeCos: ropeCos, ropeSin: ropeSin,
+                          dropoutSeed: dropoutSeed)
+        }
+        return lossSum
+    }
+}
