@@ -97,6 +97,31 @@ final class DataPipelineChatTests: XCTestCase {
                        "x.jsonl:line 7: the model has no chat template, which QA and chat examples need (train on plain text instead)")
     }
 
+    /// Llama 3's template and tokenizer: the end-of-turn token is `<|eot_id|>`, and the template adds BOS itself.
+    func testLlama3TemplateLabels() throws {
+        let url = try TestPaths.require(TestPaths.llama3TokenizerJSON)
+        // As a model folder's tokenizer_config.json names them.
+        let config = Data(#"{"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"}"#.utf8)
+        let tokenizer = try Tokenizer(tokenizerJSON: Data(contentsOf: url), tokenizerConfigJSON: config, file: url.path)
+        XCTAssertEqual(tokenizer.bosToken, "<|begin_of_text|>")
+        struct Fixture: Decodable { let template: String }
+        let fixture = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: TestPaths.fixture("chat/llama3.json")))
+        let template = try ChatTemplate(fixture.template)
+        XCTAssertEqual(template.family, .llama3)
+        let messages = [ChatMessage(role: "system", content: "Be brief."), ChatMessage(role: "user", content: "Capital of Türkiye?"),
+                        ChatMessage(role: "assistant", content: "Ankara."), ChatMessage(role: "user", content: "And of China?"),
+                        ChatMessage(role: "assistant", content: " Beijing. ")]
+        let b = TrainingDataBuilder(tokenizer: tokenizer, template: template, options: TrainingDataOptions())
+        let (ex, _) = try b.build([RawExample(body: .chat(messages), origin: "l3.jsonl:line 1")])
+        let runs = labelRuns(ex[0])
+        XCTAssertEqual(runs.map { tokenizer.decode($0.1.map(Int.init)) }, ["Ankara.<|eot_id|>", "Beijing.<|eot_id|>"], "the template trims content")
+        XCTAssertEqual(ex[0].ids.first, 128000, "<|begin_of_text|> from the template's bos_token")
+        XCTAssertEqual(ex[0].ids.filter { $0 == 128000 }.count, 1, "no second BOS")
+        let prompt = try template.render(messages: Array(messages[..<4]), addGenerationPrompt: true,
+                                         bosToken: tokenizer.bosToken ?? "", eosToken: tokenizer.eosToken ?? "")
+        XCTAssertEqual(Array(ex[0].ids[..<runs[1].0]), tokenizer.encode(prompt).map { Int32($0) })
+    }
+
     // MARK: Plain text
 
     func testTextWindowRule() {
