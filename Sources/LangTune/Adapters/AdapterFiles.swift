@@ -78,7 +78,7 @@ extension LoRAAdapter {
         var layersToTransform: JSONText = .null
         if targetSets.count <= 1 {
             let targets = targetSets.first ?? c.targets
-            targetModules = .array(targets.map { .string($0.rawValue) })
+            targetModules = .array(targets.map(\.rawValue).sorted().map { .string($0) })  // PEFT sorts the names
             if usedLayers.count != layers.count { layersToTransform = .array(usedLayers.map { .int($0) }) }
         } else {
             // Different targets per layer: PEFT full-matches a string target_modules as a regex.
