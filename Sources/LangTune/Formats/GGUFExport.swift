@@ -62,9 +62,17 @@ extension ModelExporter {
             }
             for key in keys where key.hasPrefix("tokenizer.") && key != "tokenizer.chat_template" { w.set(key, m[key]!) }
         case .huggingFace(let json, let config, let file):
+            var eos: Int?
             for (key, value) in try TokenizerExport.ggufMetadata(tokenizerJSON: json, tokenizerConfigJSON: config,
                                                                   file: file, vocabSize: c.vocabSize) {
                 w.set(key, value)
+                if key == "tokenizer.ggml.eos_token_id" { eos = value.int }
+            }
+            // config.json may list more stop ids than the tokenizer's EOS (Llama 3: <|end_of_text|>
+            // and <|eot_id|>); GGUF readers also stop at the end-of-turn and end-of-message ids.
+            let more = c.eosTokenIds.filter { $0 != eos }
+            for (key, id) in zip(["tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"], more) {
+                w.set(key, .u32(UInt32(id)))
             }
         }
         if let t = files.chatTemplate { w.set("tokenizer.chat_template", .string(t)) }

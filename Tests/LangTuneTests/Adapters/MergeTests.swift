@@ -55,8 +55,8 @@ final class MergeTests: XCTestCase {
         XCTAssertGreaterThan(S.relativeError(S.logits(base, ids), want), 1e-3)
 
         let cases: [(ExportFormat, DType, String, Double)] = [
-            (.hf, .f32, "hf32", 1e-6), (.hf, .f16, "hf16", 2e-2),
-            (.gguf, .f32, "f32.gguf", 1e-6), (.gguf, .f16, "f16.gguf", 2e-2), (.gguf, .q8_0, "q8.gguf", 5e-2),
+            (.hf, .f32, "hf32", 1e-6), (.hf, .f16, "hf16", 5e-3),
+            (.gguf, .f32, "f32.gguf", 1e-6), (.gguf, .f16, "f16.gguf", 5e-3), (.gguf, .q8_0, "q8.gguf", 3e-2),
         ]
         for (format, dtype, name, tolerance) in cases {
             let path = out.appendingPathComponent(name).path
@@ -65,7 +65,7 @@ final class MergeTests: XCTestCase {
             XCTAssertEqual(reloaded.config.ropeScaling, files.config.ropeScaling, name)
             XCTAssertEqual(reloaded.config.tieWordEmbeddings, false, name)
             XCTAssertEqual(reloaded.config.numKVHeads, 2, name)
-            XCTAssertEqual(reloaded.config.eosTokenIds.first, 128001, name)
+            XCTAssertEqual(Set(reloaded.config.eosTokenIds), [128001, 128009], name)
             let got = S.logits(try LlamaModel(files: reloaded), ids)
             let err = S.relativeError(got, want)
             print("tiny llama3 \(name): relative error \(err)")
@@ -124,7 +124,7 @@ final class MergeTests: XCTestCase {
         let want = S.logits(merged, ids)
         XCTAssertGreaterThan(S.relativeError(S.logits(try LlamaModel(files: files), ids), want), 1e-3)
 
-        for (format, dtype, name, tolerance) in [(ExportFormat.hf, DType.f32, "hf", 1e-6), (.gguf, .f16, "m.gguf", 2e-2)] {
+        for (format, dtype, name, tolerance) in [(ExportFormat.hf, DType.f32, "hf", 1e-6), (.gguf, .f16, "m.gguf", 1e-2)] {
             let p = out.appendingPathComponent(name).path
             try exporter.write(format: format, to: p, dtype: dtype)
             let reloaded = try ModelFiles.load(p)
