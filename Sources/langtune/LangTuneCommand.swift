@@ -16,7 +16,7 @@ struct LangTuneCommand: ParsableCommand {
               langtune generate --model default --chat --prompt "Türkiye'nin başkenti neresidir?"
               langtune chat --model default
             """,
-        subcommands: [Inspect.self, Tokenize.self, Score.self, Generate.self, Chat.self, Demo.self, Bench.self]
+        subcommands: [Inspect.self, Tokenize.self, Score.self, Generate.self, Chat.self, Demo.self, Bench.self, Merge.self, AdapterInit.self]
     )
 }
 
