@@ -111,6 +111,7 @@ public struct TrainingDataBuilder: Sendable {
 
     /// The conversation up to its last labelled assistant turn, cut into prompt and answer segments.
     ///
+    /// An assistant message that opens the conversation is never labelled.
     /// For a labelled turn k, P = render(messages[..<k], generation prompt) must be a prefix
     /// of F = render(messages[...k]) (and F of the whole rendering): F minus P is the turn's
     /// answer text with its end-of-turn token.
@@ -119,7 +120,9 @@ public struct TrainingDataBuilder: Sendable {
             throw DatasetError(file: Self.file(of: origin), location: Self.location(of: origin),
                                "the model has no chat template, which QA and chat examples need (train on plain text instead)")
         }
-        let assistants = messages.indices.filter { messages[$0].role == "assistant" }
+        // A turn that opens the conversation has nothing to answer (and templates add their
+        // default system message only once a first message exists), so it is context, not a target.
+        let assistants = messages.indices.filter { $0 > 0 && messages[$0].role == "assistant" }
         let labelled = options.labelAllAssistantTurns ? assistants : Array(assistants.suffix(1))
         guard let last = labelled.last else {
             return [Segment(text: try render(template, messages, generationPrompt: false, origin: origin), label: false)]
@@ -135,7 +138,8 @@ public struct TrainingDataBuilder: Sendable {
                 throw DatasetError(file: Self.file(of: origin), location: Self.location(of: origin),
                                    "cannot label assistant turn \(k + 1): with \(family), the rendering of the conversation up to the "
                                    + "turn's generation prompt is not a prefix of the rendering that includes the turn, so answer tokens "
-                                   + "cannot be told apart from prompt tokens (use a template that renders earlier turns unchanged)")
+                                   + "cannot be told apart from prompt tokens (use a template that renders earlier turns unchanged"
+                                   + (options.labelAllAssistantTurns && labelled.count > 1 ? ", or label only the last assistant turn)" : ")"))
             }
             if prompt.count > cursor { segments.append(Segment(text: String(decoding: prompt[cursor...], as: UTF8.self), label: false)) }
             segments.append(Segment(text: String(decoding: full[prompt.count...], as: UTF8.self), label: true))

@@ -44,6 +44,18 @@ final class DataPipelineChatTests: XCTestCase {
         XCTAssertTrue(smol.decode(sys[0].ids).hasPrefix("<|im_start|>system\nKısa yanıt ver.<|im_end|>\n<|im_start|>user\nMerhaba"))
     }
 
+    func testOpeningAssistantTurnIsContext() throws {
+        let smol = try SmolLM2Text.load()
+        let messages = [ChatMessage(role: "assistant", content: "Hello! Ask me anything."), ChatMessage(role: "user", content: "2+3?"),
+                        ChatMessage(role: "assistant", content: "5")]
+        let (ex, _) = try smol.builder().build([RawExample(body: .chat(messages), origin: "o.jsonl:line 1")])
+        XCTAssertEqual(labelRuns(ex[0]).map { smol.decode($0.1) }, ["5<|im_end|>\n"])
+        XCTAssertEqual(smol.promptPart(ex[0]), try smol.promptIds(Array(messages[..<2])))
+        let only = [ChatMessage(role: "assistant", content: "Hello!")]
+        XCTAssertEqual(datasetErrorMessage { _ = try smol.builder().build([RawExample(body: .chat(only), origin: "o.jsonl:line 2")]) },
+                       "o.jsonl: no usable example: all 1 were dropped (1 with no answer tokens); first: o.jsonl:line 2")
+    }
+
     func testAlpacaRecords() throws {
         let smol = try SmolLM2Text.load()
         let dir = try TempDir()
@@ -86,6 +98,11 @@ final class DataPipelineChatTests: XCTestCase {
         let b = TrainingDataBuilder(tokenizer: smol.tokenizer, template: counting, options: TrainingDataOptions())
         let message = datasetErrorMessage { _ = try b.build(raw) }
         XCTAssertTrue(message.hasPrefix("x.jsonl:line 7: cannot label assistant turn 2: with the chatml template, the rendering"), message)
+        XCTAssertTrue(message.hasSuffix("(use a template that renders earlier turns unchanged)"), message)
+        let twoTurns = [RawExample(body: .chat([ChatMessage(role: "user", content: "a"), ChatMessage(role: "assistant", content: "b"),
+                                                ChatMessage(role: "user", content: "c"), ChatMessage(role: "assistant", content: "d")]),
+                                   origin: "x.jsonl:line 8")]
+        XCTAssertTrue(datasetErrorMessage { _ = try b.build(twoTurns) }.hasSuffix(", or label only the last assistant turn)"))
 
         let raising = try ChatTemplate("{{ raise_exception('roles must alternate') }}")
         let b2 = TrainingDataBuilder(tokenizer: smol.tokenizer, template: raising, options: TrainingDataOptions())
