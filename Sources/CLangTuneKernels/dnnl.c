@@ -6,6 +6,7 @@
 #if defined(__linux__)
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdlib.h>
 #define LT_HAVE_DLOPEN 1
 #endif
 
@@ -19,6 +20,10 @@ static atomic_int dnnl_enabled = 1;
 #ifdef LT_HAVE_DLOPEN
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static void load(void) {
+    // oneDNN runs on OpenMP, whose idle threads spin by default; LangTune's own
+    // kernels run on other threads between GEMMs, and spinning OpenMP workers
+    // would take their cores. libgomp reads this when it loads (with libdnnl).
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
     const char *names[] = {"libdnnl.so.3", "libdnnl.so.2", "libdnnl.so", NULL};
     for (int i = 0; names[i]; i++) {
         void *h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);

@@ -16,7 +16,7 @@ struct LangTuneCommand: ParsableCommand {
               langtune generate --model default --chat --prompt "Türkiye'nin başkenti neresidir?"
               langtune chat --model default
             """,
-        subcommands: [Inspect.self, Tokenize.self, Score.self, Generate.self, Chat.self, Demo.self, Bench.self, Merge.self, AdapterInit.self]
+        subcommands: [Inspect.self, Tokenize.self, Score.self, Generate.self, Chat.self, Train.self, Merge.self, Demo.self, Bench.self, AdapterInit.self]
     )
 }
 
@@ -24,6 +24,9 @@ struct LangTuneCommand: ParsableCommand {
 struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "GGUF file, safetensors folder, or `default`.")
     var model: String = "default"
+
+    @Option(name: .long, help: "A LoRA adapter folder (PEFT format) to apply on top of the model.")
+    var adapter: String?
 
     @Option(name: .long, help: "Worker threads (default: all cores).")
     var threads: Int?
@@ -38,7 +41,7 @@ struct ModelOptions: ParsableArguments {
 
     func load() throws -> LanguageModel {
         if let t = threads { setenv("OMP_NUM_THREADS", String(t), 1) }
-        return try LanguageModel(model, backend: CPUBackend(threads: Threads(threads)))
+        return try LanguageModel(model, adapter: adapter, backend: CPUBackend(threads: Threads(threads)))
     }
 }
 

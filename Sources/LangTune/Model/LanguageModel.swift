@@ -31,13 +31,15 @@ public final class LanguageModel: @unchecked Sendable {
     public let tokenizer: Tokenizer
     public let template: ChatTemplate?
 
-    /// Loads `spec` (`default`, a `.gguf` file or a safetensors folder).
-    public init(_ spec: String, backend: any ComputeBackend = CPUBackend()) throws {
+    /// Loads `spec` (`default`, a `.gguf` file or a safetensors folder) and,
+    /// if given, a PEFT LoRA adapter folder applied on top of it.
+    public init(_ spec: String, adapter: String? = nil, backend: any ComputeBackend = CPUBackend()) throws {
         let path = try LangTuneHome.resolve(spec)
         files = try ModelFiles.load(path)
         tokenizer = try Tokenizer(source: files.tokenizer)
         template = try files.chatTemplate.map { try ChatTemplate($0) }
         model = try LlamaModel(files: files, backend: backend)
+        if let adapter { model.adapter = try LoRAAdapter.load(from: adapter, model: files.config) }
     }
 
     /// Token ids that stop generation: the config's, the generation config's and the tokenizer's EOS.

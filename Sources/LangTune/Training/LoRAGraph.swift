@@ -70,7 +70,7 @@ final class LayerActivations: @unchecked Sendable {
     var loraT: [LoRATarget: FloatBuffer] = [:]
     var loraIn: [LoRATarget: FloatBuffer] = [:]
 
-    init(tokens n: Int, config c: LlamaConfig, adapter: LoRAAdapter) {
+    init(tokens n: Int, config c: LlamaConfig, adapter: LoRAAdapter, dropout: Bool) {
         let H = c.hiddenSize, qW = c.numHeads * c.headDim, kvW = c.numKVHeads * c.headDim, I = c.intermediateSize
         xIn = FloatBuffer(count: n * H, zeroed: false); h1 = FloatBuffer(count: n * H, zeroed: false)
         q = FloatBuffer(count: n * qW, zeroed: false); k = FloatBuffer(count: n * kvW, zeroed: false)
@@ -82,7 +82,7 @@ final class LayerActivations: @unchecked Sendable {
         lse = FloatBuffer(count: n * c.numHeads, zeroed: false)
         for t in adapter.config.targets {
             loraT[t] = FloatBuffer(count: n * adapter.config.rank, zeroed: false)
-            if adapter.config.dropout > 0 {
+            if dropout && adapter.config.dropout > 0 {
                 let inF = t.shape(c).in
                 loraIn[t] = FloatBuffer(count: n * inF, zeroed: false)
             }
@@ -214,7 +214,7 @@ public final class LoRAGraph: @unchecked Sendable {
         let input = acts.loraIn[target].map { UnsafePointer($0.pointer) } ?? x
         lt_sgemm(t, n, Int64(r), Int64(inF), Int64(rows), 1, dt.pointer, Int64(r), input, Int64(inF), 1, gA.pointer, Int64(inF))
         // dx += dropout'(dt · A)
-        if adapter.config.dropout > 0 {
+        if acts.loraIn[target] != nil {
             let dIn = FloatBuffer(count: rows * inF, zeroed: false)
             lt_sgemm(n, n, Int64(rows), Int64(inF), Int64(r), 1, dt.pointer, Int64(r), lw.a.pointer, Int64(inF), 0, dIn.pointer, Int64(inF))
             ltt_dropout_backward(dIn.pointer, dIn.pointer, Int64(rows * inF), Float(adapter.config.dropout),
@@ -313,9 +313,9 @@ public final class LoRAGraph: @unchecked Sendable {
         let keepAll = !checkpointActivations || grads == nil
         var acts: [LayerActivations] = []
         var inputs: [FloatBuffer] = []
-        let shared = keepAll ? nil : LayerActivations(tokens: N, config: c, adapter: adapter)
+        let shared = keepAll ? nil : LayerActivations(tokens: N, config: c, adapter: adapter, dropout: grads != nil)
         for li in 0..<L {
-            let a = shared ?? LayerActivations(tokens: N, config: c, adapter: adapter)
+            let a = shared ?? LayerActivations(tokens: N, config: c, adapter: adapter, dropout: grads != nil)
             if !keepAll { inputs.append(FloatBuffer(Array(UnsafeBufferPointer(start: x.pointer, count: N * H)))) }
             layerForward(li, x: x.pointer, batch: batch, acts: a, ropeCos: ropeCos, ropeSin: ropeSin, dropoutSeed: dropoutSeed)
             if keepAll && grads != nil { acts.append(a) }

@@ -1,0 +1,145 @@
+import CLangTuneKernels
+import Foundation
+
+/// Everything that decides a training run (saved with it, checked on `--resume`).
+public struct TrainingOptions: Sendable, Codable, Equatable {
+    public var lora = LoRAConfig()
+    public var optimizer = AdamWOptions()
+    public var schedule: LRSchedule = .cosine
+    public var warmupSteps = 0
+    /// Optimizer steps; nil means `epochs` passes over the data.
+    public var steps: Int?
+    public var epochs: Double = 1
+    public var batchSize = 4
+    public var gradAccum = 1
+    public var evalEvery = 0
+    public var saveEvery = 0
+    public var seed: UInt64 = 0
+    public var checkpointActivations = false
+    public init() {}
+}
+
+/// One line of `metrics.jsonl`.
+public struct TrainingMetrics: Sendable, Codable {
+    public var step: Int
+    public var loss: Double?
+    public var lr: Double?
+    public var gradNorm: Double?
+    public var tokens: Int?
+    public var tokensPerSecond: Double?
+    public var elapsed: Double
+    public var valLoss: Double?
+    enum CodingKeys: String, CodingKey {
+        case step, loss, lr, tokens, elapsed
+        case gradNorm = "grad_norm", tokensPerSecond = "tokens_per_second", valLoss = "val_loss"
+    }
+}
+
+/// What a finished (or interrupted) run reports.
+public struct TrainingSummary: Sendable {
+    public var steps: Int
+    public var totalSteps: Int
+    public var finalLoss: Double?
+    public var bestValLoss: Double?
+    public var bestStep: Int?
+    public var baseValLoss: Double?
+    public var tokens: Int
+    public var seconds: Double
+    public var interrupted: Bool
+    public var adapterPath: String
+}
+
+/// A training run: LoRA on a frozen model, AdamW, schedule, accumulation,
+/// clipping, validation, atomic checkpoints and exact resume.
+public final class Trainer: @unchecked Sendable {
+    public let model: LlamaModel
+    public let adapter: LoRAAdapter
+    public let options: TrainingOptions
+    public let train: [TokenizedExample]
+    public let validation: [TokenizedExample]
+    public let output: URL
+    let graph: LoRAGraph
+    let optimizer: LoRAOptimizer
+    let grads: LoRAGradients
+
+    /// Where the next batch comes from: (epoch, batch index within its plan).
+    var epoch = 0
+    var batchIndex = 0
+    var plan: BatchPlan
+
+    public init(model: LlamaModel, adapter: LoRAAdapter, train: [TokenizedExample], validation: [TokenizedExample],
+                options: TrainingOptions, output: URL) {
+        self.model = model
+        self.adapter = adapter
+        self.options = options
+        self.train = train
+        self.validation = validation
+        self.output = output
+        graph = LoRAGraph(model: model, adapter: adapter, checkpointActivations: options.checkpointActivations)
+        optimizer = LoRAOptimizer(adapter: adapter, options: options.optimizer)
+        grads = LoRAGradients(like: adapter)
+        plan = BatchPlan(lengths: train.map(\.ids.count), batchSize: options.batchSize, seed: options.seed, epoch: 0)
+    }
+
+    /// Optimizer steps the run will take.
+    public var totalSteps: Int {
+        if let s = options.steps { return s }
+        let micro = Double(plan.count) * options.epochs
+        return max(1, Int((micro / Double(options.gradAccum)).rounded(.up)))
+    }
+
+    public func learningRate(at step: Int) -> Double {
+        options.optimizer.learningRate * options.schedule.factor(step: step, total: totalSteps, warmup: options.warmupSteps)
+    }
+
+    /// The next micro-batch, advancing through epochs.
+    func nextMicroBatch() -> [TokenizedExample] {
+        if batchIndex >= plan.count {
+            epoch += 1
+            batchIndex = 0
+            plan = BatchPlan(lengths: train.map(\.ids.count), batchSize: options.batchSize, seed: options.seed, epoch: epoch)
+        }
+        defer { batchIndex += 1 }
+        return plan.batches[batchIndex].map { train[$0] }
+    }
+
+    /// The micro-batches of the next optimizer step (advances the data position).
+    public func nextStepBatches() -> [[TokenizedExample]] {
+        (0..<options.gradAccum).map { _ in nextMicroBatch() }
+    }
+
+    /// Dropout seed of a micro-batch: a function of the run seed, step and index, so resume replays it.
+    func dropoutSeed(step: Int, micro: Int) -> UInt64 {
+        var r = SplitMix64(seed: options.seed ^ (UInt64(step) &* 0x9E37_79B9) ^ (UInt64(micro) << 48))
+        return r.next()
+    }
+
+    /// One optimizer step; returns (mean loss per target token, grad norm, tokens).
+    func step(_ batches: [[TokenizedExample]]) -> (Double, Double, Int) {
+        let packed = batches.map { PackedBatch($0.map { (ids: $0.ids, labels: $0.labels) }) }
+        let targets = packed.reduce(0) { $0 + $1.targetCount }
+        let tokens = packed.reduce(0) { $0 + $1.tokenCount }
+        grads.zero()
+        let s = optimizer.step
+        var loss = 0.0
+        if targets > 0 {
+            for (i, p) in packed.enumerated() where p.tokenCount > 0 {
+                loss += graph.run(p, lossScale: 1 / Float(targets), grads: grads, dropoutSeed: dropoutSeed(step: s, micro: i))
+            }
+        }
+        let norm = optimizer.apply(grads, lr: learningRate(at: s))
+        return (targets > 0 ? loss / Double(targets) : 0, norm, tokens)
+    }
+
+    /// Mean loss per answer token over `examples` (no gradients, no dropout).
+    public func evaluate(_ examples: [TokenizedExample], withAdapter: Bool = true) -> Double {
+        var loss = 0.0, count = 0
+        let g = withAdapter ? graph : LoRAGraph(model: model, adapter: LoRAAdapter(config: adapter.config, layers: adapter.layers.map { _ in [:] }))
+        for chunk in stride(from: 0, to: examples.count, by: max(1, options.batchSize)) {
+            let batch = PackedBatch(examples[chunk..<min(examples.count, chunk + options.batchSize)].map { (ids: $0.ids, labels: $0.labels) })
+            count += batch.targetCount
+            if batch.targetCount > 0 { loss += g.run(batch, lossScale: 1, grads: nil) }
+        }
+        return count > 0 ? loss / Double(count) : .nan
+    }
+}

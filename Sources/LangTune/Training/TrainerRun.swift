@@ -1,0 +1,202 @@
+import Foundation
+
+/// What the progress callback sees after each step.
+public struct TrainingProgress: Sendable {
+    public var step: Int
+    public var totalSteps: Int
+    public var loss: Double
+    public var lr: Double
+    public var tokensPerSecond: Double
+    public var elapsed: Double
+    public var eta: Double
+    public var valLoss: Double?
+}
+
+/// Saved state of a run, enough to continue it exactly.
+struct TrainerState: Codable {
+    var step: Int
+    var epoch: Int
+    var batchIndex: Int
+    var options: TrainingOptions
+    var bestValLoss: Double?
+    var bestStep: Int?
+    var baseValLoss: Double?
+    var elapsed: Double
+    var tokens: Int
+    var trainExamples: Int
+}
+
+extension Trainer {
+    var checkpointDir: URL { output.appendingPathComponent("checkpoint") }
+    var bestDir: URL { output.appendingPathComponent("best") }
+    var metricsURL: URL { output.appendingPathComponent("metrics.jsonl") }
+
+    /// Writes adapter, optimizer moments and position into `checkpoint/`,
+    /// replacing the previous one only once the new one is complete.
+    func saveCheckpoint(_ state: TrainerState) throws {
+        let fm = FileManager.default
+        let tmp = output.appendingPathComponent(".checkpoint-\(getpid())")
+        try? fm.removeItem(at: tmp)
+        try fm.createDirectory(at: tmp, withIntermediateDirectories: true)
+        try adapter.save(to: tmp.path)
+        var w = SafetensorsWriter(metadata: ["format": "langtune-optimizer", "step": String(optimizer.step)])
+        for (i, (m, v)) in zip(optimizer.m, optimizer.v).enumerated() {
+            try w.addTensor(name: "m.\(i)", shape: [m.count], values: m.array, as: .f32)
+            try w.addTensor(name: "v.\(i)", shape: [v.count], values: v.array, as: .f32)
+        }
+        try w.write(to: tmp.appendingPathComponent("optimizer.safetensors").path)
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try enc.encode(state).write(to: tmp.appendingPathComponent("state.json"), options: .atomic)
+        let old = output.appendingPathComponent(".checkpoint-old")
+        try? fm.removeItem(at: old)
+        if fm.fileExists(atPath: checkpointDir.path) { try fm.moveItem(at: checkpointDir, to: old) }
+        try fm.moveItem(at: tmp, to: checkpointDir)
+        try? fm.removeItem(at: old)
+    }
+
+    /// Loads `checkpoint/` (or the previous one if a save was cut short) into this trainer.
+    func loadCheckpoint() throws -> TrainerState {
+        let fm = FileManager.default
+        var dir = checkpointDir
+        if !fm.fileExists(atPath: dir.appendingPathComponent("state.json").path) {
+            let old = output.appendingPathComponent(".checkpoint-old")
+            guard fm.fileExists(atPath: old.appendingPathComponent("state.json").path) else {
+                throw LoRAError("\(checkpointDir.path): no checkpoint to resume from")
+            }
+            dir = old
+        }
+        let state: TrainerState
+        do {
+            state = try JSONDecoder().decode(TrainerState.self, from: Data(contentsOf: dir.appendingPathComponent("state.json")))
+        } catch {
+            throw LoRAError("\(dir.path)/state.json: unreadable checkpoint state (\(error))")
+        }
+        guard state.options == options else {
+            throw LoRAError("\(dir.path): the checkpoint was made with other training settings; resume with the same command")
+        }
+        guard state.trainExamples == train.count else {
+            throw LoRAError("\(dir.path): the checkpoint was made on \(state.trainExamples) training examples, this run has \(train.count)")
+        }
+        let saved = try LoRAAdapter.load(from: dir.path, model: model.config)
+        for (l, layer) in adapter.layers.enumerated() {
+            for (t, w) in layer {
+                guard let s = saved.layers[l][t], s.a.count == w.a.count, s.b.count == w.b.count else {
+                    throw LoRAError("\(dir.path): adapter does not match (layer \(l) \(t.rawValue))")
+                }
+                w.a.pointer.update(from: s.a.pointer, count: w.a.count)
+                w.b.pointer.update(from: s.b.pointer, count: w.b.count)
+            }
+        }
+        let opt = try SafetensorsFile(path: dir.appendingPathComponent("optimizer.safetensors").path)
+        var ms: [[Float]] = [], vs: [[Float]] = []
+        for i in 0..<optimizer.m.count {
+            ms.append(try dequantize(try opt.tensor("m.\(i)")))
+            vs.append(try dequantize(try opt.tensor("v.\(i)")))
+        }
+        try optimizer.restore(step: state.step, m: ms, v: vs)
+        epoch = state.epoch
+        batchIndex = state.batchIndex
+        plan = BatchPlan(lengths: train.map(\.ids.count), batchSize: options.batchSize, seed: options.seed, epoch: epoch)
+        return state
+    }
+
+    /// Trains to the end (or until `shouldStop` says so, after saving a checkpoint).
+    /// Writes `metrics.jsonl`, `checkpoint/`, `best/` (with validation) and the final
+    /// adapter in `output` itself: the best one by validation loss when there is
+    /// validation data, else the last.
+    public func run(resume: Bool, progress: (TrainingProgress) -> Void, shouldStop: () -> Bool) throws -> TrainingSummary {
+        let fm = FileManager.default
+        try fm.createDirectory(at: output, withIntermediateDirectories: true)
+        var state = TrainerState(step: 0, epoch: 0, batchIndex: 0, options: options, bestValLoss: nil, bestStep: nil,
+                                 baseValLoss: nil, elapsed: 0, tokens: 0, trainExamples: train.count)
+        if resume {
+            state = try loadCheckpoint()
+            try truncateMetrics(after: state.step)
+        } else {
+            try? fm.removeItem(at: metricsURL)
+        }
+        let metrics = try MetricsWriter(url: metricsURL)
+        if !resume && !validation.isEmpty {
+            state.baseValLoss = evaluate(validation, withAdapter: false)
+            try metrics.write(TrainingMetrics(step: 0, elapsed: 0, valLoss: evaluate(validation)))
+        }
+        let total = totalSteps
+        let start = Date().addingTimeInterval(-state.elapsed)
+        var lastLoss: Double? = nil
+        var interrupted = false
+        var recentTokens: [(Double, Int)] = []
+        while state.step < total {
+            if shouldStop() { interrupted = true; break }
+            let t0 = Date()
+            let batches = nextStepBatches()
+            let lr = learningRate(at: state.step)
+            let (loss, norm, tokens) = step(batches)
+            state.step = optimizer.step
+            state.tokens += tokens
+            state.epoch = epoch
+            state.batchIndex = batchIndex
+            lastLoss = loss
+            let dt = Date().timeIntervalSince(t0)
+            recentTokens.append((dt, tokens))
+            if recentTokens.count > 10 { recentTokens.removeFirst() }
+            let tps = Double(recentTokens.reduce(0) { $0 + $1.1 }) / max(recentTokens.reduce(0) { $0 + $1.0 }, 1e-9)
+            let elapsed = Date().timeIntervalSince(start)
+            state.elapsed = elapsed
+            var val: Double? = nil
+            if options.evalEvery > 0 && !validation.isEmpty && (state.step % options.evalEvery == 0 || state.step == total) {
+                val = evaluate(validation)
+                if state.bestValLoss.map({ val! < $0 }) ?? true {
+                    state.bestValLoss = val
+                    state.bestStep = state.step
+                    try adapter.save(to: bestDir.path)
+                }
+            }
+            try metrics.write(TrainingMetrics(step: state.step, loss: loss, lr: lr, gradNorm: norm, tokens: tokens,
+                                              tokensPerSecond: tps, elapsed: elapsed, valLoss: val))
+            progress(TrainingProgress(step: state.step, totalSteps: total, loss: loss, lr: lr, tokensPerSecond: tps,
+                                      elapsed: elapsed, eta: elapsed / Double(state.step) * Double(total - state.step), valLoss: val))
+            if options.saveEvery > 0 && state.step % options.saveEvery == 0 && state.step < total {
+                try saveCheckpoint(state)
+            }
+        }
+        try saveCheckpoint(state)
+        // The final adapter: the best by validation loss if we measured one, else the last.
+        if let _ = state.bestStep, fm.fileExists(atPath: bestDir.path), !interrupted {
+            let best = try LoRAAdapter.load(from: bestDir.path, model: model.config)
+            try best.save(to: output.path)
+        } else {
+            try adapter.save(to: output.path)
+        }
+        return TrainingSummary(steps: state.step, totalSteps: total, finalLoss: lastLoss, bestValLoss: state.bestValLoss,
+                               bestStep: state.bestStep, baseValLoss: state.baseValLoss, tokens: state.tokens,
+                               seconds: state.elapsed, interrupted: interrupted, adapterPath: output.path)
+    }
+
+    /// Drops metric lines past `step` (they belong to the run that was cut short).
+    func truncateMetrics(after step: Int) throws {
+        guard let data = FileManager.default.contents(atPath: metricsURL.path) else { return }
+        let keep = String(decoding: data, as: UTF8.self).split(separator: "\n").filter { line in
+            guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let s = obj["step"] as? Int else { return false }
+            return s <= step
+        }
+        try (keep.joined(separator: "\n") + (keep.isEmpty ? "" : "\n")).write(to: metricsURL, atomically: true, encoding: .utf8)
+    }
+}
+
+/// Appends JSON lines, flushed at once so a killed run keeps its history.
+final class MetricsWriter {
+    let handle: FileHandle
+    init(url: URL) throws {
+        if !FileManager.default.fileExists(atPath: url.path) { FileManager.default.createFile(atPath: url.path, contents: nil) }
+        handle = try FileHandle(forWritingTo: url)
+        handle.seekToEndOfFile()
+    }
+    func write(_ m: TrainingMetrics) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        handle.write(try enc.encode(m) + Data("\n".utf8))
+    }
+    deinit { try? handle.close() }
+}

@@ -1,0 +1,203 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import LangTune
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fine-tune a model with LoRA on question-answer data; the loss is taken on answers only.",
+        discussion: """
+            Data formats (--format, detected when omitted):
+              squad     SQuAD JSON (context, question, answers) rendered with a prompt
+                        template in the data's language (--prompt-template to change it)
+              alpaca    JSON array or JSONL of {"instruction", "input", "output"}
+              messages  JSONL of {"messages": [{"role", "content"}, ...]}
+              text      plain text for continued pre-training (documents split by blank lines)
+            Conversations go through the model's own chat template. Over-long SQuAD
+            examples have their context trimmed around the answer; others that do not
+            fit --max-seq-len are dropped and counted.
+
+            The output folder gets the adapter (Hugging Face PEFT format: adapter_config.json,
+            adapter_model.safetensors), metrics.jsonl, checkpoint/ (for --resume) and, with
+            validation, best/. Ctrl-C saves a checkpoint and stops; --resume continues exactly.
+
+            Examples:
+              langtune train --data data/sample/tr_qa.json --output runs/tr
+              langtune train --model default --data train.json --val-split 0.1 --rank 16 --alpha 32 \\
+                  --steps 100 --batch-size 4 --eval-every 20 --output runs/tquad
+            """)
+
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(help: "Training data file.") var data: String
+    @Option(help: "squad, alpaca, messages or text (default: detect).") var format: String?
+    @Option(name: .customLong("val-data"), help: "Validation data file (same format).") var valData: String?
+    @Option(name: .customLong("val-split"), help: "Hold out this fraction of the training data for validation.") var valSplit: Double = 0
+    @Option(help: "Fine-tuning method: lora.") var method: String = "lora"
+    @Option(help: "LoRA rank.") var rank: Int = 16
+    @Option(help: "LoRA alpha (scale = alpha / rank).") var alpha: Double = 32
+    @Option(help: "LoRA dropout on the adapted layers' inputs.") var dropout: Double = 0
+    @Option(help: "Adapted projections, from q,k,v,o,gate,up,down.") var targets: String = "q,k,v,o,gate,up,down"
+    @Flag(name: .customLong("rslora"), help: "rsLoRA scaling: alpha / sqrt(rank).") var rsLoRA = false
+    @Option(help: "Peak learning rate.") var lr: Double = 2e-4
+    @Option(help: "constant, linear or cosine.") var schedule: String = "cosine"
+    @Option(help: "Warm-up steps.") var warmup: Int = 0
+    @Option(name: .customLong("weight-decay")) var weightDecay: Double = 0
+    @Option(name: .customLong("max-grad-norm"), help: "Gradient clipping (0: off).") var maxGradNorm: Double = 1
+    @Option(help: "Optimizer steps (overrides --epochs).") var steps: Int?
+    @Option(help: "Passes over the data.") var epochs: Double = 1
+    @Option(name: .customLong("batch-size"), help: "Examples per micro-batch.") var batchSize: Int = 4
+    @Option(name: .customLong("grad-accum"), help: "Micro-batches per optimizer step.") var gradAccum: Int = 1
+    @Option(name: .customLong("max-seq-len"), help: "Longest example in tokens.") var maxSeqLen: Int = 512
+    @Option(name: .customLong("eval-every"), help: "Validation loss every N steps (0: at the end only).") var evalEvery: Int = 0
+    @Option(name: .customLong("save-every"), help: "Checkpoint every N steps (0: at the end only).") var saveEvery: Int = 0
+    @Option(help: "Random seed (adapter init, data order, dropout).") var seed: UInt64 = 0
+    @Option(help: "Output folder.") var output: String
+    @Flag(help: "Continue the run in --output from its checkpoint.") var resume = false
+    @Flag(name: .customLong("checkpoint-activations"), help: "Recompute activations in the backward pass (less memory).")
+    var checkpointActivations = false
+    @Option(name: .customLong("prompt-template"), help: "SQuAD prompt with {context} and {question}.") var promptTemplate: String?
+    @Option(help: "Language of SQuAD data for the default prompt: tr, zh or en (default: detect).") var language: String?
+    @Option(help: "System message for every example.") var system: String?
+    @Option(name: .customLong("init-adapter"), help: "Start from this PEFT adapter instead of a fresh one.") var initAdapter: String?
+    @Option(name: .customLong("export-batches"), help: "Write the exact batches of each step as JSONL and exit (for reference runs).")
+    var exportBatches: String?
+
+    func validate() throws {
+        guard method == "lora" else { throw ValidationError("--method \(method) is not available yet (qlora is planned); use lora") }
+        guard LRSchedule(rawValue: schedule) != nil else { throw ValidationError("--schedule must be constant, linear or cosine") }
+        if let f = format, DatasetFormat(rawValue: f) == nil { throw ValidationError("--format must be squad, alpaca, messages or text") }
+        if rank < 1 { throw ValidationError("--rank must be at least 1") }
+        if !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout must be in [0, 1)") }
+        if batchSize < 1 || gradAccum < 1 { throw ValidationError("--batch-size and --grad-accum must be at least 1") }
+        if let s = steps, s < 1 { throw ValidationError("--steps must be at least 1") }
+        if !(valSplit >= 0 && valSplit < 1) { throw ValidationError("--val-split must be in [0, 1)") }
+        if maxSeqLen < 16 { throw ValidationError("--max-seq-len must be at least 16") }
+        for t in targets.split(separator: ",") where LoRATarget(short: String(t)) == nil {
+            throw ValidationError("unknown target \"\(t)\"; use q,k,v,o,gate,up,down")
+        }
+    }
+
+    var trainingOptions: TrainingOptions {
+        var o = TrainingOptions()
+        o.lora = LoRAConfig(rank: rank, alpha: alpha, dropout: dropout,
+                            targets: targets.split(separator: ",").compactMap { LoRATarget(short: String($0)) },
+                            useRSLoRA: rsLoRA, baseModel: modelOptions.model)
+        o.optimizer.learningRate = lr
+        o.optimizer.weightDecay = weightDecay
+        o.optimizer.maxGradNorm = maxGradNorm
+        o.schedule = LRSchedule(rawValue: schedule)!
+        o.warmupSteps = warmup
+        o.steps = steps
+        o.epochs = epochs
+        o.batchSize = batchSize
+        o.gradAccum = gradAccum
+        o.evalEvery = evalEvery
+        o.saveEvery = saveEvery
+        o.seed = seed
+        o.checkpointActivations = checkpointActivations
+        return o
+    }
+
+    func run() throws {
+        let lm = try modelOptions.load()
+        let dataOptions = TrainingDataOptions(maxSeqLen: maxSeqLen, promptTemplate: promptTemplate, language: language, systemPrompt: system)
+        let builder = TrainingDataBuilder(tokenizer: lm.tokenizer, template: lm.template, options: dataOptions)
+        let fmt = format.flatMap(DatasetFormat.init(rawValue:))
+        let (all, report) = try builder.build(try DatasetReader.read(data, format: fmt))
+        note("data: \(report.summary)")
+        for o in report.droppedOrigins.prefix(5) { note("  dropped: \(o)") }
+        var trainSet = all, valSet: [TokenizedExample] = []
+        if let valData {
+            let (v, vr) = try builder.build(try DatasetReader.read(valData, format: fmt))
+            valSet = v
+            note("validation: \(vr.summary)")
+        } else if valSplit > 0 {
+            (trainSet, valSet) = BatchPlan.split(all, fraction: valSplit, seed: seed)
+            note("validation: \(valSet.count) examples held out (--val-split \(valSplit))")
+        }
+        guard !trainSet.isEmpty else { throw DatasetError(file: data, "no training examples left after the validation split") }
+
+        let opts = trainingOptions
+        let adapter: LoRAAdapter
+        if let initAdapter {
+            adapter = try LoRAAdapter.load(from: initAdapter, model: lm.files.config)
+        } else {
+            adapter = try LoRAAdapter(config: opts.lora, model: lm.files.config, seed: seed)
+        }
+        let out = URL(fileURLWithPath: output)
+        let trainer = Trainer(model: lm.model, adapter: adapter, train: trainSet, validation: valSet, options: opts, output: out)
+
+        if let exportBatches { try export(trainer, to: exportBatches, model: lm.files.path); return }
+
+        if !resume, FileManager.default.fileExists(atPath: out.appendingPathComponent("checkpoint").path) {
+            throw ValidationError("\(output) already holds a run; use --resume to continue it or choose another --output")
+        }
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try enc.encode(opts).write(to: out.appendingPathComponent("train_config.json"), options: .atomic)
+
+        note("training: \(trainSet.count) examples, \(trainer.totalSteps) steps of \(batchSize)×\(gradAccum), "
+             + "LoRA r=\(rank) α=\(alpha) on \(opts.lora.targets.map(\.rawValue).joined(separator: ",")) "
+             + "(\(adapter.parameterCount.formatted()) parameters), \(lm.model.backend.name)")
+        let stop = StopFlag()
+        signal(SIGINT, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler { stop.set(); note("\ninterrupt: finishing this step, saving a checkpoint…") }
+        source.resume()
+        let live = isatty(2) != 0
+        let summary = try trainer.run(resume: resume, progress: { p in
+            let line = String(format: "step %d/%d | loss %.4f | lr %.2e | %.0f tok/s | %@ elapsed | ETA %@%@",
+                              p.step, p.totalSteps, p.loss, p.lr, p.tokensPerSecond, clock(p.elapsed), clock(p.eta),
+                              p.valLoss.map { String(format: " | val %.4f", $0) } ?? "")
+            if live { FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8)) }
+            else if p.step == 1 || p.step % 10 == 0 || p.step == p.totalSteps || p.valLoss != nil { note(line) }
+        }, shouldStop: { stop.isSet })
+        if live { note("") }
+        source.cancel()
+        var lines = ["steps \(summary.steps)/\(summary.totalSteps), \(summary.tokens.formatted()) tokens in \(clock(summary.seconds))"]
+        if let l = summary.finalLoss { lines.append(String(format: "last training loss %.4f", l)) }
+        if let b = summary.baseValLoss, let v = summary.bestValLoss {
+            lines.append(String(format: "validation loss: base %.4f → adapted %.4f (best, step %d)", b, v, summary.bestStep ?? 0))
+        }
+        lines.append(summary.interrupted ? "interrupted: continue with the same command plus --resume" : "adapter: \(summary.adapterPath)")
+        note(lines.joined(separator: "\n"))
+        if summary.interrupted { throw ExitCode(130) }
+    }
+
+    /// The batches of every step as JSONL (see Tests/Reference/peft_train.py).
+    func export(_ trainer: Trainer, to path: String, model: String) throws {
+        let o = trainer.options
+        var lines: [String] = []
+        func json(_ v: Any) throws -> String { String(decoding: try JSONSerialization.data(withJSONObject: v, options: [.sortedKeys]), as: UTF8.self) }
+        lines.append(try json(["header": true, "model": model, "rank": o.lora.rank, "alpha": o.lora.alpha, "dropout": o.lora.dropout,
+                               "targets": o.lora.targets.map(\.rawValue), "lr": o.optimizer.learningRate, "schedule": o.schedule.rawValue,
+                               "warmup": o.warmupSteps, "weight_decay": o.optimizer.weightDecay,
+                               "betas": [o.optimizer.beta1, o.optimizer.beta2], "eps": o.optimizer.eps,
+                               "max_grad_norm": o.optimizer.maxGradNorm, "seed": o.seed, "steps": trainer.totalSteps,
+                               "use_rslora": o.lora.useRSLoRA]))
+        for s in 0..<trainer.totalSteps {
+            let micro = trainer.nextStepBatches().map { batch in
+                ["examples": batch.map { ["ids": $0.ids.map(Int.init), "labels": $0.labels.map(Int.init)] }]
+            }
+            lines.append(try json(["step": s, "lr": trainer.learningRate(at: s), "micro_batches": micro]))
+        }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        note("wrote \(trainer.totalSteps) steps of batches to \(path)")
+    }
+}
+
+/// Set from the signal handler, read by the training loop.
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+}
+
+/// 83 s → "01:23"; hours when needed.
+func clock(_ s: Double) -> String {
+    guard s.isFinite, s >= 0 else { return "--:--" }
+    let t = Int(s.rounded())
+    return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%02d:%02d", t / 60, t % 60)
+}
