@@ -2,9 +2,12 @@ import Foundation
 import XCTest
 
 /// The `langtune` command as a user runs it: JSON contracts and error messages.
-final class CLITests: XCTestCase {
+/// Runs the built `langtune` executable.
+enum CLI {
+    struct Run { var status: Int32; var stdout: String; var stderr: String }
+
     /// The executable built next to the test bundle.
-    func binary() throws -> URL {
+    static func binary() throws -> URL {
         // macOS: .../debug/LangTunePackageTests.xctest/Contents/MacOS/…; Linux: the .xctest file itself.
         let starts = [Bundle(for: CLITests.self).bundleURL, URL(fileURLWithPath: CommandLine.arguments[0])]
         for start in starts {
@@ -18,9 +21,7 @@ final class CLITests: XCTestCase {
         throw XCTSkip("langtune executable not built next to the tests (swift build --build-tests builds it)")
     }
 
-    struct Run { var status: Int32; var stdout: String; var stderr: String }
-
-    func run(_ args: [String]) throws -> Run {
+    static func run(_ args: [String]) throws -> Run {
         let p = Process()
         p.executableURL = try binary()
         p.arguments = args
@@ -34,6 +35,10 @@ final class CLITests: XCTestCase {
         p.waitUntilExit()
         return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
+}
+
+final class CLITests: XCTestCase {
+    func run(_ args: [String]) throws -> CLI.Run { try CLI.run(args) }
 
     func json(_ s: String) throws -> [String: Any] {
         let line = try XCTUnwrap(s.split(separator: "\n").last)

@@ -1,0 +1,90 @@
+import Foundation
+import XCTest
+@testable import LangTune
+
+/// `langtune train` as a user runs it, on the tiny random Llama-3 model:
+/// exact resume after SIGKILL, and clear errors for bad input.
+final class TrainCLITests: XCTestCase {
+    var sample: String { TestPaths.repoRoot.appendingPathComponent("data/sample/tr_qa.json").path }
+
+    func trainArgs(_ model: URL, _ out: URL, extra: [String] = []) -> [String] {
+        ["train", "--model", model.path, "--data", sample, "--output", out.path, "--steps", "24", "--batch-size", "2",
+         "--rank", "4", "--alpha", "8", "--dropout", "0.1", "--lr", "1e-3", "--save-every", "3", "--seed", "7",
+         "--threads", "2"] + extra
+    }
+
+    func testKilledRunResumesToTheSameAdapterBytes() throws {
+        let model = try AdapterTestSupport.tinyLlama3Folder()
+        let dir = try AdapterTestSupport.tempDir("resume")
+        defer { try? FileManager.default.removeItem(at: dir); try? FileManager.default.removeItem(at: model) }
+        let a = dir.appendingPathComponent("straight"), b = dir.appendingPathComponent("killed")
+
+        let straight = try CLI.run(trainArgs(model, a))
+        XCTAssertEqual(straight.status, 0, straight.stderr)
+
+        // Start the same run, kill -9 it once a checkpoint past step 3 exists, resume it.
+        let p = Process()
+        p.executableURL = try CLI.binary()
+        p.arguments = trainArgs(model, b)
+        p.standardError = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let state = b.appendingPathComponent("checkpoint/state.json")
+        var killedAt: Int? = nil
+        let deadline = Date().addingTimeInterval(120)
+        while p.isRunning && Date() < deadline {
+            if let d = try? Data(contentsOf: state), let obj = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
+               let step = obj["step"] as? Int, step >= 3 {
+                kill(p.processIdentifier, SIGKILL)
+                killedAt = step
+                break
+            }
+            usleep(2000)
+        }
+        p.waitUntilExit()
+        let killed = try XCTUnwrap(killedAt, "the run finished before it could be killed")
+        XCTAssertLessThan(killed, 24)
+        let resumed = try CLI.run(trainArgs(model, b, extra: ["--resume"]))
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let bytesA = try Data(contentsOf: a.appendingPathComponent("adapter_model.safetensors"))
+        let bytesB = try Data(contentsOf: b.appendingPathComponent("adapter_model.safetensors"))
+        XCTAssertEqual(bytesA, bytesB, "killed at step \(killed), resumed: adapter bytes differ")
+        // The loss went down, and the metrics file has one line per step.
+        let lines = try String(contentsOf: b.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 24)
+    }
+
+    func testBadInputGivesClearErrorsAndKeepsGoodOutput() throws {
+        let model = try AdapterTestSupport.tinyLlama3Folder()
+        let dir = try AdapterTestSupport.tempDir("train-errors")
+        defer { try? FileManager.default.removeItem(at: dir); try? FileManager.default.removeItem(at: model) }
+
+        let bad = dir.appendingPathComponent("bad.jsonl")
+        try "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"assistant\", \"content\": \"yo\"}]}\n\n{\"messages\": [oops\n"
+            .write(to: bad, atomically: true, encoding: .utf8)
+        var r = try CLI.run(["train", "--model", model.path, "--data", bad.path, "--output", dir.appendingPathComponent("o1").path])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("bad.jsonl:line 3"), r.stderr)
+
+        let empty = dir.appendingPathComponent("empty.jsonl")
+        try "".write(to: empty, atomically: true, encoding: .utf8)
+        r = try CLI.run(["train", "--model", model.path, "--data", empty.path, "--format", "messages", "--output", dir.appendingPathComponent("o2").path])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("empty.jsonl") && r.stderr.contains("no examples"), r.stderr)
+
+        // Rank larger than the smallest adapted layer (k/v: 64 → 32 outputs).
+        r = try CLI.run(["train", "--model", model.path, "--data", sample, "--output", dir.appendingPathComponent("o3").path, "--rank", "40"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("rank 40"), r.stderr)
+
+        // A finished run is not overwritten by a new one without --resume.
+        let out = dir.appendingPathComponent("o4")
+        r = try CLI.run(["train", "--model", model.path, "--data", sample, "--output", out.path, "--steps", "2", "--rank", "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let before = try Data(contentsOf: out.appendingPathComponent("adapter_model.safetensors"))
+        r = try CLI.run(["train", "--model", model.path, "--data", sample, "--output", out.path, "--steps", "2", "--rank", "4"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("--resume"), r.stderr)
+        XCTAssertEqual(try Data(contentsOf: out.appendingPathComponent("adapter_model.safetensors")), before)
+    }
+}
