@@ -1,6 +1,76 @@
 #ifndef LANGTUNE_KERNELS_H
 #define LANGTUNE_KERNELS_H
+// Hot loops of LangTune in C. Each function works on a row range so the Swift
+// side can split work across threads without sharing state.
 #include <stddef.h>
 #include <stdint.h>
-float lt_dot_f32(const float *a, const float *b, size_t n);
+
+// --- CPU features, detected once at run time --------------------------------
+enum {
+    LT_CPU_AVX2 = 1 << 0,
+    LT_CPU_FMA = 1 << 1,
+    LT_CPU_F16C = 1 << 2,
+    LT_CPU_AVX512F = 1 << 3,
+    LT_CPU_AVX512BW = 1 << 4,
+    LT_CPU_AVX512BF16 = 1 << 5,
+    LT_CPU_AMX_BF16 = 1 << 6,
+};
+/// Bit set of LT_CPU_* the running CPU supports.
+int lt_cpu_features(void);
+/// Set to 0 to force the portable code paths (tests compare both).
+void lt_set_simd_enabled(int enabled);
+int lt_simd_enabled(void);
+
+// --- half precision ---------------------------------------------------------
+float lt_f16_to_f32(uint16_t h);
+uint16_t lt_f32_to_f16(float f);
+
+// --- oneDNN, bound at run time -----------------------------------------------
+/// 1 when libdnnl could be loaded (once); 0 otherwise. `path_out` (may be NULL)
+/// receives the library name that loaded.
+int lt_dnnl_available(const char **path_out);
+/// Forces the built-in GEMM even when oneDNN is present (for tests/benchmarks).
+void lt_set_dnnl_enabled(int enabled);
+
+/// C[M,N] = A[M,K] · B[N,K]^T (+ beta·C), row-major, f32. Uses oneDNN's sgemm
+/// when available (it threads itself), else the built-in kernel over rows
+/// [m0, m1) of A (callers split rows across threads themselves).
+void lt_sgemm_nt(int64_t M, int64_t N, int64_t K, const float *A, const float *B, float *C, float beta);
+/// Whether lt_sgemm_nt will use oneDNN (so callers need not thread it).
+int lt_sgemm_uses_dnnl(void);
+/// General row-major GEMM, BLAS-style: C = alpha·op(A)·op(B) + beta·C with
+/// op(X) = X ('N') or Xᵀ ('T'); op(A) is M×K, op(B) is K×N. oneDNN when present,
+/// else the built-in kernel (single-threaded; transposed operands are copied).
+/// Returns 0, or -1 when memory for a transposed copy could not be had.
+int lt_sgemm(char transA, char transB, int64_t M, int64_t N, int64_t K, float alpha,
+             const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+int lt_sgemm_builtin(char transA, char transB, int64_t M, int64_t N, int64_t K, float alpha,
+                     const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/// Built-in kernel on a row range of A / C: C[m0..m1, :] = A[m0..m1, :] · B^T + beta·C.
+void lt_sgemm_nt_rows(int64_t m0, int64_t m1, int64_t N, int64_t K, const float *A, const float *B, float *C, float beta);
+
+// --- matrix-vector products on rows [r0, r1) of W (row length = cols) ----------
+// y[r] = dot(W[r, :], x). For block types, `cols` is a multiple of 32 and
+// `xsum` holds the sum of x over each block of 32 (computed by lt_block_sums).
+void lt_matvec_f32(const float *W, const float *x, float *y, int64_t cols, int64_t r0, int64_t r1);
+void lt_matvec_q4_0(const void *W, const float *x, const float *xsum, float *y, int64_t cols, int64_t r0, int64_t r1);
+void lt_matvec_q4_1(const void *W, const float *x, const float *xsum, float *y, int64_t cols, int64_t r0, int64_t r1);
+void lt_matvec_q8_0(const void *W, const float *x, float *y, int64_t cols, int64_t r0, int64_t r1);
+void lt_block_sums(const float *x, float *xsum, int64_t n);
+
+// --- attention ------------------------------------------------------------------
+/// Causal grouped-query attention for T new queries at positions p0..p0+T-1.
+/// q: [T, nHeads*hd]; k, v caches: [>= p0+T, nKV*hd] (row stride kvStride floats);
+/// out: [T, nHeads*hd]. Heads [h0, h1) only. `scratch` holds p0+T floats.
+void lt_attention_causal(const float *q, const float *k, const float *v, float *out,
+                         int64_t T, int64_t p0, int64_t nHeads, int64_t nKV, int64_t hd,
+                         int64_t kvStride, float scale, int64_t h0, int64_t h1, float *scratch);
+
+// --- small vector helpers -------------------------------------------------------
+float lt_dot_f32(const float *a, const float *b, int64_t n);
+/// y[i] = x[i] / sqrt(mean(x^2) + eps) * w[i]; accumulates in double like a float64 reference would not need to.
+void lt_rmsnorm(const float *x, const float *w, float *y, int64_t n, float eps);
+/// out[i] = silu(g[i]) * u[i]
+void lt_swiglu(const float *g, const float *u, float *out, int64_t n);
+
 #endif

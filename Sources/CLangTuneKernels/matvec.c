@@ -1,0 +1,162 @@
+// Matrix-vector products that read GGUF blocks directly: generation touches
+// every weight once per token, so reading 4-5 bits instead of 32 is the speed.
+// Block layouts (ggml-common.h): Q4_0 {f16 d; u8 qs[16]}, Q4_1 {f16 d; f16 m;
+// u8 qs[16]}, Q8_0 {f16 d; i8 qs[32]}; low nibble = element j, high = j+16.
+#include "langtune_kernels.h"
+#include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+static inline uint16_t rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+
+static int use_avx512(void) {
+#if defined(__x86_64__)
+    int f = lt_cpu_features();
+    return lt_simd_enabled() && (f & LT_CPU_AVX512F) && (f & LT_CPU_AVX512BW) && (f & LT_CPU_F16C);
+#else
+    return 0;
+#endif
+}
+
+void lt_block_sums(const float *x, float *xsum, int64_t n) {
+    for (int64_t b = 0; b < n / 32; b++) {
+        float s = 0;
+        for (int j = 0; j < 32; j++) s += x[b * 32 + j];
+        xsum[b] = s;
+    }
+}
+
+// ---------------------------------------------------------------- portable
+static float dot_portable(const float *a, const float *b, int64_t n) {
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) { s0 += a[i] * b[i]; s1 += a[i + 1] * b[i + 1]; s2 += a[i + 2] * b[i + 2]; s3 += a[i + 3] * b[i + 3]; }
+    for (; i < n; i++) s0 += a[i] * b[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
+static float row_q4_portable(const uint8_t *row, const float *x, const float *xsum, int64_t nb, int has_min) {
+    const int bs = has_min ? 20 : 18;
+    float acc = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = row + b * bs;
+        float d = lt_f16_to_f32(rd16(blk));
+        const uint8_t *qs = blk + (has_min ? 4 : 2);
+        const float *xb = x + b * 32;
+        float s = 0;
+        for (int j = 0; j < 16; j++) s += (float)(qs[j] & 15) * xb[j] + (float)(qs[j] >> 4) * xb[j + 16];
+        if (has_min) acc += d * s + lt_f16_to_f32(rd16(blk + 2)) * xsum[b];
+        else acc += d * (s - 8.0f * xsum[b]);
+    }
+    return acc;
+}
+
+static float row_q8_portable(const uint8_t *row, const float *x, int64_t nb) {
+    float acc = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = row + b * 34;
+        const int8_t *qs = (const int8_t *)(blk + 2);
+        const float *xb = x + b * 32;
+        float s = 0;
+        for (int j = 0; j < 32; j++) s += (float)qs[j] * xb[j];
+        acc += lt_f16_to_f32(rd16(blk)) * s;
+    }
+    return acc;
+}
+
+// ---------------------------------------------------------------- AVX-512
+#if defined(__x86_64__)
+__attribute__((target("avx512f,fma")))
+static float dot_avx512(const float *a, const float *b, int64_t n) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+    }
+    for (; i + 16 <= n; i += 16) s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+__attribute__((target("avx512f,avx512bw,f16c,fma")))
+static float row_q4_avx512(const uint8_t *row, const float *x, const float *xsum, int64_t nb, int has_min) {
+    const int bs = has_min ? 20 : 18;
+    const __m128i low = _mm_set1_epi8(15);
+    __m512 acc = _mm512_setzero_ps();
+    float macc = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = row + b * bs;
+        __m128i q = _mm_loadu_si128((const __m128i *)(blk + (has_min ? 4 : 2)));
+        __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(q, low)));
+        __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(q, 4), low)));
+        __m512 t = _mm512_mul_ps(lo, _mm512_loadu_ps(x + b * 32));
+        t = _mm512_fmadd_ps(hi, _mm512_loadu_ps(x + b * 32 + 16), t);
+        float d = _cvtsh_ss(rd16(blk));
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(d), t, acc);
+        macc += has_min ? _cvtsh_ss(rd16(blk + 2)) * xsum[b] : -8.0f * d * xsum[b];
+    }
+    return _mm512_reduce_add_ps(acc) + macc;
+}
+
+__attribute__((target("avx512f,avx512bw,f16c,fma")))
+static float row_q8_avx512(const uint8_t *row, const float *x, int64_t nb) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = row + b * 34;
+        __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 2))));
+        __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 18))));
+        __m512 t = _mm512_mul_ps(lo, _mm512_loadu_ps(x + b * 32));
+        t = _mm512_fmadd_ps(hi, _mm512_loadu_ps(x + b * 32 + 16), t);
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(_cvtsh_ss(rd16(blk))), t, acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+#endif
+
+float lt_dot_f32(const float *a, const float *b, int64_t n) {
+#if defined(__x86_64__)
+    if (lt_simd_enabled() && (lt_cpu_features() & LT_CPU_AVX512F)) return dot_avx512(a, b, n);
+#endif
+    return dot_portable(a, b, n);
+}
+
+void lt_matvec_f32(const float *W, const float *x, float *y, int64_t cols, int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) y[r] = lt_dot_f32(W + r * cols, x, cols);
+}
+
+static void matvec_q4(const void *W, const float *x, const float *xsum, float *y, int64_t cols,
+                      int64_t r0, int64_t r1, int has_min) {
+    const int64_t nb = cols / 32, rowBytes = nb * (has_min ? 20 : 18);
+    const uint8_t *base = (const uint8_t *)W;
+#if defined(__x86_64__)
+    if (use_avx512()) {
+        for (int64_t r = r0; r < r1; r++) y[r] = row_q4_avx512(base + r * rowBytes, x, xsum, nb, has_min);
+        return;
+    }
+#endif
+    for (int64_t r = r0; r < r1; r++) y[r] = row_q4_portable(base + r * rowBytes, x, xsum, nb, has_min);
+}
+
+void lt_matvec_q4_0(const void *W, const float *x, const float *xsum, float *y, int64_t cols, int64_t r0, int64_t r1) {
+    matvec_q4(W, x, xsum, y, cols, r0, r1, 0);
+}
+void lt_matvec_q4_1(const void *W, const float *x, const float *xsum, float *y, int64_t cols, int64_t r0, int64_t r1) {
+    matvec_q4(W, x, xsum, y, cols, r0, r1, 1);
+}
+
+void lt_matvec_q8_0(const void *W, const float *x, float *y, int64_t cols, int64_t r0, int64_t r1) {
+    const int64_t nb = cols / 32, rowBytes = nb * 34;
+    const uint8_t *base = (const uint8_t *)W;
+#if defined(__x86_64__)
+    if (use_avx512()) {
+        for (int64_t r = r0; r < r1; r++) y[r] = row_q8_avx512(base + r * rowBytes, x, nb);
+        return;
+    }
+#endif
+    for (int64_t r = r0; r < r1; r++) y[r] = row_q8_portable(base + r * rowBytes, x, nb);
+}

@@ -1,0 +1,131 @@
+import Foundation
+
+/// Where LangTune keeps downloaded models: `$LANGTUNE_HOME`, else `~/.cache/langtune`.
+public enum LangTuneHome {
+    public static var url: URL {
+        if let h = ProcessInfo.processInfo.environment["LANGTUNE_HOME"], !h.isEmpty {
+            return URL(fileURLWithPath: h)
+        }
+        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/langtune")
+    }
+    /// The built-in default model: SmolLM2-135M-Instruct, Q4_1 GGUF.
+    public static var defaultModel: URL { url.appendingPathComponent("models/SmolLM2-135M-Instruct.Q4_1.gguf") }
+
+    /// Resolves a model argument: `default`, a GGUF file or a safetensors folder.
+    public static func resolve(_ spec: String) throws -> String {
+        if spec == "default" {
+            let p = defaultModel.path
+            guard FileManager.default.fileExists(atPath: p) else {
+                throw FormatError(file: p, "the default model is not downloaded yet; run scripts/fetch-models.sh (or scripts/setup.sh)")
+            }
+            return p
+        }
+        return spec
+    }
+}
+
+/// A model ready to use: weights, tokenizer, chat template and sampling defaults.
+public final class LanguageModel: @unchecked Sendable {
+    public let files: ModelFiles
+    public let model: LlamaModel
+    public let tokenizer: Tokenizer
+    public let template: ChatTemplate?
+
+    /// Loads `spec` (`default`, a `.gguf` file or a safetensors folder).
+    public init(_ spec: String, backend: any ComputeBackend = CPUBackend()) throws {
+        let path = try LangTuneHome.resolve(spec)
+        files = try ModelFiles.load(path)
+        tokenizer = try Tokenizer(source: files.tokenizer)
+        template = try files.chatTemplate.map { try ChatTemplate($0) }
+        model = try LlamaModel(files: files, backend: backend)
+    }
+
+    /// Token ids that stop generation: the config's, the generation config's and the tokenizer's EOS.
+    public var stopTokenIds: Set<Int> {
+        var s = Set(files.config.eosTokenIds)
+        s.formUnion(files.generationDefaults?.eosTokenIds ?? [])
+        if let e = tokenizer.eosTokenId { s.insert(e) }
+        return s
+    }
+
+    /// Renders `messages` with the model's chat template.
+    public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool) throws -> String {
+        guard let template else {
+            throw FormatError(file: files.path, "the model has no chat template; use a plain prompt (no --chat)")
+        }
+        return try template.render(messages: messages, addGenerationPrompt: addGenerationPrompt,
+                                   bosToken: tokenizer.bosToken ?? "", eosToken: tokenizer.eosToken ?? "")
+    }
+
+    /// Prompt ids for one user message (`chat`) or for plain text. Chat renderings
+    /// carry their own special tokens, so no BOS is added to them (as transformers).
+    public func promptIds(_ text: String, chat: Bool, system: String? = nil) throws -> [Int] {
+        if chat {
+            var messages: [ChatMessage] = []
+            if let system { messages.append(ChatMessage(role: "system", content: system)) }
+            messages.append(ChatMessage(role: "user", content: text))
+            return tokenizer.encode(try render(messages, addGenerationPrompt: true), addSpecialTokens: false)
+        }
+        return tokenizer.encode(text, addSpecialTokens: true)
+    }
+}
+
+/// What `score` reports for a teacher-forced pass.
+public struct ScoreResult: Sendable, Codable {
+    public var ids: [Int]
+    /// Mean natural-log probability of tokens 1..<n given their prefixes (0 for a single token).
+    public var meanLogprob: Double
+    /// The largest logits at the last position, as (id, logit), best first.
+    public var lastTop: [(Int, Float)]
+
+    enum CodingKeys: String, CodingKey { case ids, meanLogprob = "mean_logprob", lastTop = "last_top" }
+    public init(ids: [Int], meanLogprob: Double, lastTop: [(Int, Float)]) {
+        self.ids = ids
+        self.meanLogprob = meanLogprob
+        self.lastTop = lastTop
+    }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(ids, forKey: .ids)
+        try c.encode(meanLogprob, forKey: .meanLogprob)
+        try c.encode(lastTop.map { [Double($0.0), Double($0.1)] }, forKey: .lastTop)
+    }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        ids = try c.decode([Int].self, forKey: .ids)
+        meanLogprob = try c.decode(Double.self, forKey: .meanLogprob)
+        lastTop = try c.decode([[Double]].self, forKey: .lastTop).map { (Int($0[0]), Float($0[1])) }
+    }
+}
+
+extension LanguageModel {
+    /// Teacher-forced pass over `ids`.
+    public func score(_ ids: [Int], top: Int = 10) -> ScoreResult {
+        let cache = KVCache(config: model.config, capacity: ids.count)
+        let logits = model.forward(ids, cache: cache, logits: .all)
+        let V = model.vocabSize
+        var total = 0.0
+        for t in 1..<max(ids.count, 1) {
+            total += logSoftmax(logits, row: t - 1, vocab: V, index: ids[t])
+        }
+        let last = Array(logits[((ids.count - 1) * V)..<(ids.count * V)])
+        return ScoreResult(ids: ids, meanLogprob: ids.count > 1 ? total / Double(ids.count - 1) : 0,
+                           lastTop: topK(last, top))
+    }
+}
+
+/// log softmax(logits[row])[index], accumulated in Double.
+func logSoftmax(_ logits: [Float], row: Int, vocab: Int, index: Int) -> Double {
+    let base = row * vocab
+    var mx = -Double.infinity
+    for i in 0..<vocab { mx = max(mx, Double(logits[base + i])) }
+    var z = 0.0
+    for i in 0..<vocab { z += exp(Double(logits[base + i]) - mx) }
+    return Double(logits[base + index]) - mx - log(z)
+}
+
+/// The k largest values as (index, value), largest first; ties by lower index.
+public func topK(_ values: [Float], _ k: Int) -> [(Int, Float)] {
+    let order = values.indices.sorted { values[$0] > values[$1] || (values[$0] == values[$1] && $0 < $1) }
+    return order.prefix(k).map { ($0, values[$0]) }
+}

@@ -1,0 +1,137 @@
+import CLangTuneKernels
+import Foundation
+
+/// Which positions' logits a forward pass returns.
+public enum LogitsRequest: Sendable {
+    /// Only the last new position (generation).
+    case last
+    /// Every new position (scoring, perplexity).
+    case all
+}
+
+/// One decoder layer's frozen weights.
+struct LlamaLayer: @unchecked Sendable {
+    let inputNorm: FloatBuffer
+    let postAttentionNorm: FloatBuffer
+    let q, k, v, o: LinearWeight
+    let gate, up, down: LinearWeight
+}
+
+/// A Llama-family decoder (Llama 2/3, Mistral, Qwen2, SmolLM) for inference:
+/// RMSNorm, RoPE, grouped-query causal attention, SwiGLU, tied or separate head.
+public final class LlamaModel: @unchecked Sendable {
+    public let config: LlamaConfig
+    public let backend: any ComputeBackend
+    let embedding: LinearWeight
+    let layers: [LlamaLayer]
+    let finalNorm: FloatBuffer
+    let lmHead: LinearWeight
+    let rope: Rope
+
+    /// Builds the model from loaded files. Quantized weights are dequantized to
+    /// float32 once (GEMM) and kept as blocks for matrix-vector products.
+    public init(files: ModelFiles, backend: any ComputeBackend = CPUBackend()) throws {
+        let c = files.config
+        config = c
+        self.backend = backend
+        func t(_ name: String) throws -> WeightTensor {
+            guard let w = files.tensors[name] else { throw FormatError(file: files.path, "missing tensor \(name)") }
+            return w
+        }
+        func vec(_ name: String) throws -> FloatBuffer { FloatBuffer(try dequantize(try t(name))) }
+        func lin(_ name: String, bias: Bool = false) throws -> LinearWeight {
+            try LinearWeight(try t(name + ".weight"), bias: bias ? try t(name + ".bias") : nil)
+        }
+        embedding = try lin("model.embed_tokens")
+        layers = try (0..<c.numLayers).map { i in
+            let p = "model.layers.\(i)."
+            return LlamaLayer(
+                inputNorm: try vec(p + "input_layernorm.weight"),
+                postAttentionNorm: try vec(p + "post_attention_layernorm.weight"),
+                q: try lin(p + "self_attn.q_proj", bias: c.attentionBias),
+                k: try lin(p + "self_attn.k_proj", bias: c.attentionBias),
+                v: try lin(p + "self_attn.v_proj", bias: c.attentionBias),
+                o: try lin(p + "self_attn.o_proj"),
+                gate: try lin(p + "mlp.gate_proj"),
+                up: try lin(p + "mlp.up_proj"),
+                down: try lin(p + "mlp.down_proj"))
+        }
+        finalNorm = try vec("model.norm.weight")
+        lmHead = c.tieWordEmbeddings || files.tensors["lm_head.weight"] == nil ? embedding : try lin("lm_head")
+        rope = Rope(headDim: c.headDim, theta: c.ropeTheta, scaling: c.ropeScaling)
+    }
+
+    /// Runs `tokens` at positions `cache.length ..< cache.length + tokens.count`,
+    /// appends their keys and values to `cache`, and returns logits:
+    /// `[vocab]` for `.last`, `[tokens.count * vocab]` for `.all`.
+    public func forward(_ tokens: [Int], cache: KVCache, logits request: LogitsRequest = .last) -> [Float] {
+        let c = config
+        let T = tokens.count
+        precondition(T > 0, "forward needs at least one token")
+        let H = c.hiddenSize, hd = c.headDim, nH = c.numHeads, nKV = c.numKVHeads
+        let qW = nH * hd, kvW = nKV * hd, I = c.intermediateSize
+        let p0 = cache.length
+        cache.reserve(p0 + T)
+
+        let x = FloatBuffer(count: T * H, zeroed: false)
+        let h = FloatBuffer(count: T * H, zeroed: false)
+        let q = FloatBuffer(count: T * qW, zeroed: false)
+        let att = FloatBuffer(count: T * qW, zeroed: false)
+        let tmp = FloatBuffer(count: T * max(H, qW), zeroed: false)
+        let g = FloatBuffer(count: T * I, zeroed: false)
+        let u = FloatBuffer(count: T * I, zeroed: false)
+        let threads = backend.threads
+
+        for (t, id) in tokens.enumerated() {
+            let row = min(max(id, 0), c.vocabSize - 1)
+            (x.pointer + t * H).update(from: embedding.dense + row * H, count: H)
+        }
+        let scale = 1 / Float(hd).squareRoot()
+        // One softmax row per head, so threads never share scratch space.
+        let scratch = FloatBuffer(count: nH * (p0 + T), zeroed: false)
+
+        for (li, layer) in layers.enumerated() {
+            for t in 0..<T { lt_rmsnorm(x.pointer + t * H, layer.inputNorm.pointer, h.pointer + t * H, Int64(H), c.rmsNormEps) }
+            backend.linear(layer.q, x: h.pointer, rows: T, y: q.pointer)
+            let kc = cache.keys[li], vc = cache.values[li]
+            backend.linear(layer.k, x: h.pointer, rows: T, y: kc.pointer + p0 * kvW)
+            backend.linear(layer.v, x: h.pointer, rows: T, y: vc.pointer + p0 * kvW)
+            for t in 0..<T {
+                rope.apply(q.pointer + t * qW, heads: nH, position: p0 + t)
+                rope.apply(kc.pointer + (p0 + t) * kvW, heads: nKV, position: p0 + t)
+            }
+            let n = p0 + T
+            threads.parallelFor(nH) { s, e in
+                for head in s..<e {
+                    lt_attention_causal(q.pointer, kc.pointer, vc.pointer, att.pointer,
+                                        Int64(T), Int64(p0), Int64(nH), Int64(nKV), Int64(hd), Int64(kvW),
+                                        scale, Int64(head), Int64(head + 1), scratch.pointer + head * n)
+                }
+            }
+            backend.linear(layer.o, x: att.pointer, rows: T, y: tmp.pointer)
+            for i in 0..<(T * H) { x.pointer[i] += tmp.pointer[i] }
+
+            for t in 0..<T { lt_rmsnorm(x.pointer + t * H, layer.postAttentionNorm.pointer, h.pointer + t * H, Int64(H), c.rmsNormEps) }
+            backend.linear(layer.gate, x: h.pointer, rows: T, y: g.pointer)
+            backend.linear(layer.up, x: h.pointer, rows: T, y: u.pointer)
+            lt_swiglu(g.pointer, u.pointer, g.pointer, Int64(T * I))
+            backend.linear(layer.down, x: g.pointer, rows: T, y: tmp.pointer)
+            for i in 0..<(T * H) { x.pointer[i] += tmp.pointer[i] }
+        }
+        cache.length = p0 + T
+
+        let first = request == .last ? T - 1 : 0
+        let rows = T - first
+        for t in first..<T {
+            lt_rmsnorm(x.pointer + t * H, finalNorm.pointer, h.pointer + (t - first) * H, Int64(H), c.rmsNormEps)
+        }
+        var out = [Float](repeating: 0, count: rows * lmHead.outFeatures)
+        out.withUnsafeMutableBufferPointer { o in
+            backend.linear(lmHead, x: h.pointer, rows: rows, y: o.baseAddress!)
+        }
+        return out
+    }
+
+    /// Vocabulary size of the output head.
+    public var vocabSize: Int { lmHead.outFeatures }
+}

@@ -1,0 +1,82 @@
+import CLangTuneKernels
+
+/// Where matrix products run. One implementation today (the CPU: oneDNN when
+/// the library is present, built-in AVX-512/portable kernels otherwise); the
+/// protocol is the seam for bf16, quantized-tile and GPU backends.
+public protocol ComputeBackend: Sendable {
+    /// Human-readable description for `inspect` and benchmarks.
+    var name: String { get }
+    var threads: Threads { get }
+    /// `y[rows, out] = x[rows, in] · Wᵀ (+ bias)`.
+    func linear(_ w: LinearWeight, x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>)
+}
+
+/// The CPU backend.
+public struct CPUBackend: ComputeBackend {
+    public let threads: Threads
+    /// Read GGUF blocks directly in matrix-vector products (generation). Off
+    /// means every product uses the float32 copy.
+    public let quantizedMatvec: Bool
+
+    public init(threads: Threads = Threads(), quantizedMatvec: Bool = true) {
+        self.threads = threads
+        self.quantizedMatvec = quantizedMatvec
+    }
+
+    public var name: String {
+        var lib: UnsafePointer<CChar>? = nil
+        let gemm = lt_dnnl_available(&lib) != 0 && lt_sgemm_uses_dnnl() != 0
+            ? "oneDNN (\(String(cString: lib!)))" : "built-in"
+        let f = lt_cpu_features()
+        var isa: [String] = []
+        if f & Int32(LT_CPU_AVX512F) != 0 { isa.append("AVX-512") }
+        if f & Int32(LT_CPU_AVX512BF16) != 0 { isa.append("AVX512-BF16") }
+        if f & Int32(LT_CPU_AMX_BF16) != 0 { isa.append("AMX-BF16") }
+        if isa.isEmpty { isa.append("portable") }
+        return "cpu: \(threads.count) threads, GEMM \(gemm), \(isa.joined(separator: "+"))"
+    }
+
+    public func linear(_ w: LinearWeight, x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>) {
+        let n = w.outFeatures, k = w.inFeatures
+        if rows <= 2 {
+            for r in 0..<rows { matvec(w, x: x + r * k, y: y + r * n) }
+        } else if lt_sgemm_uses_dnnl() != 0 {
+            lt_sgemm_nt(Int64(rows), Int64(n), Int64(k), x, w.dense, y, 0)
+        } else {
+            threads.parallelFor(rows, grain: 4) { s, e in
+                lt_sgemm_nt_rows(Int64(s), Int64(e), Int64(n), Int64(k), x, w.dense, y, 0)
+            }
+        }
+        if let b = w.bias {
+            for r in 0..<rows {
+                let yr = y + r * n
+                for i in 0..<n { yr[i] += b.pointer[i] }
+            }
+        }
+    }
+
+    private func matvec(_ w: LinearWeight, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        let n = w.outFeatures, k = Int64(w.inFeatures)
+        if quantizedMatvec, let q = w.blocks {
+            let base = q.bytes.baseAddress!
+            switch q.dtype {
+            case .q8_0:
+                threads.parallelFor(n, grain: 16) { s, e in lt_matvec_q8_0(base, x, y, k, Int64(s), Int64(e)) }
+                return
+            case .q4_0, .q4_1:
+                var sums = [Float](repeating: 0, count: w.inFeatures / 32)
+                lt_block_sums(x, &sums, k)
+                sums.withUnsafeBufferPointer { sp in
+                    let xs = sp.baseAddress!
+                    threads.parallelFor(n, grain: 16) { s, e in
+                        if q.dtype == .q4_1 { lt_matvec_q4_1(base, x, xs, y, k, Int64(s), Int64(e)) }
+                        else { lt_matvec_q4_0(base, x, xs, y, k, Int64(s), Int64(e)) }
+                    }
+                }
+                return
+            default: break
+            }
+        }
+        threads.parallelFor(n, grain: 16) { s, e in lt_matvec_f32(w.dense, x, y, k, Int64(s), Int64(e)) }
+    }
+}

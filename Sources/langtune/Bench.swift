@@ -1,0 +1,164 @@
+import ArgumentParser
+import Foundation
+import LangTune
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks that measure LangTune and its baseline in the same run.",
+        subcommands: [BenchGenerate.self, BenchTokenize.self])
+}
+
+/// Runs a Python baseline script from Benchmarks/ and returns its JSON output, or nil with a note.
+func runBaseline(_ script: String, _ args: [String]) -> [String: Double]? {
+    let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let path = here.appendingPathComponent("Benchmarks/\(script)").path
+    guard FileManager.default.fileExists(atPath: path) else { note("baseline skipped: \(path) not found"); return nil }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = [ProcessInfo.processInfo.environment["LANGTUNE_PYTHON"] ?? "python3", path] + args
+    let out = Pipe()
+    p.standardOutput = out
+    do { try p.run() } catch { note("baseline skipped: \(error)"); return nil }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0,
+          let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last,
+          let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+        note("baseline skipped: \(script) failed (exit \(p.terminationStatus))")
+        return nil
+    }
+    return obj.compactMapValues { ($0 as? NSNumber)?.doubleValue }
+}
+
+struct BenchGenerate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Prompt processing and generation speed at batch 1, against llama.cpp.",
+        discussion: """
+            Processes a prompt of --prompt-tokens tokens as one batch, then generates
+            --gen-tokens tokens greedily (EOS ignored). The baseline is llama.cpp through
+            llama-cpp-python (Benchmarks/llamacpp_generate.py) on the same token ids and
+            thread count, when that package is installed.
+            """)
+
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(name: .customLong("prompt-tokens")) var promptTokens: Int = 512
+    @Option(name: .customLong("gen-tokens")) var genTokens: Int = 128
+    @Option(help: "Repetitions; the best is reported.") var repeats: Int = 2
+    @Flag(name: .customLong("no-baseline"), help: "Skip llama.cpp.") var noBaseline = false
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let lm = try modelOptions.load()
+        let text = String(repeating: "Türkiye'nin başkenti Ankara'dır. 中国的首都是北京。 The quick brown fox jumps over the lazy dog. ", count: 200)
+        var ids = lm.tokenizer.encode(text, addSpecialTokens: false)
+        ids = Array(ids.prefix(promptTokens))
+        var bestPP = 0.0, bestTG = 0.0
+        for _ in 0..<max(repeats, 1) {
+            let cache = KVCache(config: lm.model.config, capacity: ids.count + genTokens)
+            var t0 = Date()
+            var logits = lm.model.forward(ids, cache: cache, logits: .last)
+            bestPP = max(bestPP, Double(ids.count) / Date().timeIntervalSince(t0))
+            t0 = Date()
+            for _ in 0..<genTokens {
+                logits = lm.model.forward([Sampler.argmax(logits)], cache: cache, logits: .last)
+            }
+            bestTG = max(bestTG, Double(genTokens) / Date().timeIntervalSince(t0))
+        }
+        var result: [String: Double] = ["prompt_tokens_per_second": bestPP, "generate_tokens_per_second": bestTG,
+                                        "prompt_tokens": Double(ids.count), "generate_tokens": Double(genTokens),
+                                        "threads": Double(lm.model.backend.threads.count)]
+        if !noBaseline {
+            let idsFile = FileManager.default.temporaryDirectory.appendingPathComponent("langtune-bench-ids-\(getpid()).json")
+            try JSONSerialization.data(withJSONObject: ids).write(to: idsFile)
+            defer { try? FileManager.default.removeItem(at: idsFile) }
+            if let b = runBaseline("llamacpp_generate.py", [lm.files.path, idsFile.path, String(genTokens),
+                                                             String(lm.model.backend.threads.count), String(repeats)]) {
+                for (k, v) in b { result["llamacpp_" + k] = v }
+                if let pp = b["prompt_tokens_per_second"], pp > 0 { result["prompt_ratio"] = bestPP / pp }
+                if let tg = b["generate_tokens_per_second"], tg > 0 { result["generate_ratio"] = bestTG / tg }
+            }
+        }
+        if json { try printJSON(result); return }
+        print(String(format: "LangTune   prompt %.1f tok/s, generate %.1f tok/s (%@)", bestPP, bestTG, lm.model.backend.name))
+        if let pp = result["llamacpp_prompt_tokens_per_second"], let tg = result["llamacpp_generate_tokens_per_second"] {
+            print(String(format: "llama.cpp  prompt %.1f tok/s, generate %.1f tok/s", pp, tg))
+            print(String(format: "ratio      prompt %.2fx, generate %.2fx", result["prompt_ratio"] ?? 0, result["generate_ratio"] ?? 0))
+        }
+    }
+}
+
+struct BenchTokenize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenize",
+        abstract: "Encoding speed in MB/s, against Hugging Face tokenizers on the same texts.",
+        discussion: """
+            --file is a text file (one text per line) or a SQuAD JSON file (every
+            context and question). Both sides encode each text separately, without
+            special tokens, on one thread. The baseline (Benchmarks/hf_tokenizers_encode.py)
+            needs Python with `tokenizers` (and `gguf` for a GGUF model); set
+            LANGTUNE_PYTHON to choose the interpreter.
+
+            Example:
+              langtune bench tokenize --file ../shared/data/tquad/train-v0.1.json
+            """)
+
+    @Option(help: "GGUF file, safetensors folder, or `default`.") var model: String = "default"
+    @Option(help: "A tokenizer.json instead of the model's tokenizer.") var tokenizer: String?
+    @Option(help: "Text file (one text per line) or SQuAD JSON.") var file: String
+    @Option(help: "Repetitions; the best is reported.") var repeats: Int = 3
+    @Flag(name: .customLong("no-baseline")) var noBaseline = false
+    @Flag(help: "Print JSON.") var json = false
+
+    func texts() throws -> [String] {
+        if file.lowercased().hasSuffix(".json") {
+            return try DatasetReader.read(file, format: .squad).flatMap { ex -> [String] in
+                guard case .qa(let q) = ex.body else { return [] }
+                return [q.context, q.question]
+            }.reduce(into: [String]()) { acc, t in if acc.last != t { acc.append(t) } }
+        }
+        guard let data = FileManager.default.contents(atPath: file) else { throw FormatError(file: file, "cannot read the file") }
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
+    func run() throws {
+        let lines = try texts()
+        let bytes = lines.reduce(0) { $0 + $1.utf8.count }
+        let tok: LangTune.Tokenizer
+        let baselineArgs: [String]
+        if let path = tokenizer {
+            guard let tj = FileManager.default.contents(atPath: path) else { throw FormatError(file: path, "cannot read the file") }
+            tok = try LangTune.Tokenizer(tokenizerJSON: tj, tokenizerConfigJSON: nil, file: path)
+            baselineArgs = ["--tokenizer-json", path]
+        } else {
+            let path = try LangTuneHome.resolve(model)
+            tok = try LangTune.Tokenizer(source: try ModelFiles.load(path).tokenizer)
+            baselineArgs = ["--gguf", path]
+        }
+        var best = 0.0
+        var count = 0
+        for _ in 0..<max(repeats, 1) {
+            let t0 = Date()
+            count = 0
+            for l in lines { count += tok.encode(l).count }
+            best = max(best, Double(bytes) / 1e6 / Date().timeIntervalSince(t0))
+        }
+        var result: [String: Double] = ["megabytes_per_second": best, "bytes": Double(bytes), "tokens": Double(count),
+                                        "texts": Double(lines.count)]
+        if !noBaseline {
+            let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("langtune-bench-texts-\(getpid()).json")
+            try JSONSerialization.data(withJSONObject: lines).write(to: tmp)
+            defer { try? FileManager.default.removeItem(at: tmp) }
+            if let b = runBaseline("hf_tokenizers_encode.py", baselineArgs + ["--texts", tmp.path, "--repeats", String(repeats)]) {
+                for (k, v) in b { result["hf_" + k] = v }
+                if let mb = b["megabytes_per_second"], mb > 0 { result["ratio"] = best / mb }
+                if let t = b["tokens"], Int(t) != count { note("warning: token counts differ (LangTune \(count), HF \(Int(t)))") }
+            }
+        }
+        if json { try printJSON(result); return }
+        print(String(format: "LangTune      %.2f MB/s (%d texts, %.1f MB, %d tokens)", best, lines.count, Double(bytes) / 1e6, count))
+        if let mb = result["hf_megabytes_per_second"] {
+            print(String(format: "HF tokenizers %.2f MB/s (one thread); ratio %.2fx", mb, result["ratio"] ?? 0))
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import LangTune
+
+@main
+struct LangTuneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "langtune",
+        abstract: "Adapt Llama-family language models to a new language, on the CPU.",
+        discussion: """
+            MODEL is a GGUF file, a Hugging Face safetensors folder, or `default`
+            (SmolLM2-135M-Instruct, fetched by scripts/fetch-models.sh).
+
+            Examples:
+              langtune inspect default
+              langtune generate --model default --chat --prompt "Türkiye'nin başkenti neresidir?"
+              langtune chat --model default
+            """,
+        subcommands: [Inspect.self, Tokenize.self, Score.self, Generate.self, Chat.self, Demo.self, Bench.self]
+    )
+}
+
+/// Options every command that runs a model shares.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "GGUF file, safetensors folder, or `default`.")
+    var model: String = "default"
+
+    @Option(name: .long, help: "Worker threads (default: all cores).")
+    var threads: Int?
+
+    @Option(name: .long, help: "Compute precision of activations. Only f32 exists today.")
+    var dtype: String = "f32"
+
+    func validate() throws {
+        if dtype != "f32" { throw ValidationError("--dtype \(dtype) is not available yet; use f32") }
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func load() throws -> LanguageModel {
+        if let t = threads { setenv("OMP_NUM_THREADS", String(t), 1) }
+        return try LanguageModel(model, backend: CPUBackend(threads: Threads(threads)))
+    }
+}
+
+/// Sampling flags shared by `generate` and `chat`.
+struct SamplingFlags: ParsableArguments {
+    @Option(help: "Sampling temperature; 0 is greedy decoding.")
+    var temperature: Double = 0
+    @Option(name: .customLong("top-k"), help: "Keep the k most likely tokens (0: off).")
+    var topK: Int = 0
+    @Option(name: .customLong("top-p"), help: "Nucleus sampling mass (1: off).")
+    var topP: Double = 1
+    @Option(name: .customLong("min-p"), help: "Drop tokens below min-p × the top probability (0: off).")
+    var minP: Double = 0
+    @Option(name: .customLong("repetition-penalty"), help: "Penalty for tokens already seen (1: off).")
+    var repetitionPenalty: Double = 1
+    @Option(help: "Random seed for sampling.")
+    var seed: UInt64 = 0
+    @Option(name: .customLong("stop"), help: "Stop when the output contains this text (repeatable).")
+    var stop: [String] = []
+
+    func validate() throws {
+        if temperature < 0 { throw ValidationError("--temperature must be >= 0") }
+        if topK < 0 { throw ValidationError("--top-k must be >= 0") }
+        if !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1]") }
+        if !(minP >= 0 && minP < 1) { throw ValidationError("--min-p must be in [0, 1)") }
+        if repetitionPenalty <= 0 { throw ValidationError("--repetition-penalty must be > 0") }
+    }
+
+    var options: SamplingOptions {
+        SamplingOptions(temperature: temperature, topK: topK, topP: topP, minP: minP,
+                        repetitionPenalty: repetitionPenalty, seed: seed)
+    }
+}
+
+/// Prints a value as one line of JSON on stdout.
+func printJSON<T: Encodable>(_ value: T) throws {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try enc.encode(value), as: UTF8.self))
+}
+
+/// Writes to stderr (progress, notes) so stdout stays clean for results.
+func note(_ s: String) {
+    FileHandle.standardError.write(Data((s + "\n").utf8))
+}

@@ -1,2 +1,0 @@
-import LangTune
-print("langtune")

@@ -1,0 +1,181 @@
+import CLangTuneKernels
+import XCTest
+
+/// Naive Float64 attention: full score matrix, explicit mask.
+private struct AttentionReference {
+    let T: Int, nH: Int, nKV: Int, hd: Int, scale: Double
+    let visible: [[Bool]]  // [t][j]
+
+    init(T: Int, nH: Int, nKV: Int, hd: Int, scale: Float, segment: [Int32]?) {
+        self.T = T
+        self.nH = nH
+        self.nKV = nKV
+        self.hd = hd
+        self.scale = Double(scale)
+        visible = (0..<T).map { t in
+            (0..<T).map { j in
+                guard j <= t else { return false }
+                guard let segment else { return true }
+                return (j...t).allSatisfy { segment[$0] == segment[t] }
+            }
+        }
+    }
+
+    private func qi(_ t: Int, _ h: Int, _ d: Int) -> Int { t * nH * hd + h * hd + d }
+    private func ki(_ t: Int, _ g: Int, _ d: Int) -> Int { t * nKV * hd + g * hd + d }
+
+    /// Probabilities of query t, head h over all keys (0 where masked).
+    private func probabilities(_ q: [Double], _ k: [Double], t: Int, h: Int) -> (p: [Double], lse: Double) {
+        let g = h / (nH / nKV)
+        var s = [Double](repeating: -.infinity, count: T)
+        for j in 0..<T where visible[t][j] {
+            var acc = 0.0
+            for d in 0..<hd { acc += q[qi(t, h, d)] * k[ki(j, g, d)] }
+            s[j] = scale * acc
+        }
+        let m = s.max()!
+        var sum = 0.0
+        for j in 0..<T where visible[t][j] { sum += exp(s[j] - m) }
+        let lse = m + log(sum)
+        return (s.map { $0 == -.infinity ? 0 : exp($0 - lse) }, lse)
+    }
+
+    func forward(_ q: [Double], _ k: [Double], _ v: [Double]) -> (out: [Double], lse: [Double]) {
+        var out = [Double](repeating: 0, count: T * nH * hd), lse = [Double](repeating: 0, count: nH * T)
+        for h in 0..<nH {
+            let g = h / (nH / nKV)
+            for t in 0..<T {
+                let (p, l) = probabilities(q, k, t: t, h: h)
+                lse[h * T + t] = l
+                for j in 0..<T where p[j] != 0 {
+                    for d in 0..<hd { out[qi(t, h, d)] += p[j] * v[ki(j, g, d)] }
+                }
+            }
+        }
+        return (out, lse)
+    }
+
+    /// Textbook gradients: dS = P * (dP - rowsum(P * dP)).
+    func backward(_ q: [Double], _ k: [Double], _ v: [Double], _ dout: [Double])
+        -> (dq: [Double], dk: [Double], dv: [Double])
+    {
+        var dq = [Double](repeating: 0, count: q.count)
+        var dk = [Double](repeating: 0, count: k.count), dv = [Double](repeating: 0, count: v.count)
+        for h in 0..<nH {
+            let g = h / (nH / nKV)
+            for t in 0..<T {
+                let p = probabilities(q, k, t: t, h: h).p
+                var dp = [Double](repeating: 0, count: T)
+                var rowsum = 0.0
+                for j in 0..<T where visible[t][j] {
+                    for d in 0..<hd { dp[j] += dout[qi(t, h, d)] * v[ki(j, g, d)] }
+                    rowsum += p[j] * dp[j]
+                }
+                for j in 0..<T where visible[t][j] {
+                    let ds = p[j] * (dp[j] - rowsum) * scale
+                    for d in 0..<hd {
+                        dq[qi(t, h, d)] += ds * k[ki(j, g, d)]
+                        dk[ki(j, g, d)] += ds * q[qi(t, h, d)]
+                        dv[ki(j, g, d)] += p[j] * dout[qi(t, h, d)]
+                    }
+                }
+            }
+        }
+        return (dq, dk, dv)
+    }
+}
+
+final class GradientsAttentionTests: XCTestCase {
+    private func check(
+        T: Int, nH: Int, nKV: Int, hd: Int, runs: [Int]?, fdSamples: Int = 30, seed: UInt64,
+        rng: inout GradRNG
+    ) {
+        var segment: [Int32]?
+        if let runs {
+            XCTAssertEqual(runs.reduce(0, +), T)
+            segment = runs.enumerated().flatMap { Array(repeating: Int32($0.offset * 7 + 3), count: $0.element) }
+        }
+        let tag = "T\(T) nH\(nH) nKV\(nKV) hd\(hd) runs \(runs.map { "\($0)" } ?? "none")"
+        let scale = Float(1 / Double(hd).squareRoot())
+        let q = rng.floats(T * nH * hd, -2, 2), k = rng.floats(T * nKV * hd, -2, 2)
+        let v = rng.floats(T * nKV * hd), dout = rng.floats(T * nH * hd)
+        let ref = AttentionReference(T: T, nH: nH, nKV: nKV, hd: hd, scale: scale, segment: segment)
+        let qd = doubles(q), kd = doubles(k), vd = doubles(v), doutd = doubles(dout)
+        let (outRef, lseRef) = ref.forward(qd, kd, vd)
+        let (dqRef, dkRef, dvRef) = ref.backward(qd, kd, vd, doutd)
+        let qIdx = rng.sample(q.count, fdSamples), kIdx = rng.sample(k.count, fdSamples)
+        let vIdx = rng.sample(v.count, fdSamples)
+        let fdQ = centralDifference(qd, at: qIdx) { dot(doutd, ref.forward($0, kd, vd).out) }
+        let fdK = centralDifference(kd, at: kIdx) { dot(doutd, ref.forward(qd, $0, vd).out) }
+        let fdV = centralDifference(vd, at: vIdx) { dot(doutd, ref.forward(qd, kd, $0).out) }
+
+        forEachKernelPath { path in
+            let label = "\(path) \(tag)"
+            var out = [Float](repeating: .nan, count: q.count), lse = [Float](repeating: .nan, count: nH * T)
+            // Two head ranges, as two threads would split them.
+            let hSplit = nH / 2
+            var fwdScratch = [Float](repeating: .nan, count: Int(ltt_attention_forward_scratch_floats(Int64(hd))))
+            withOptionalPointer(segment) { seg in
+                ltt_attention_forward(q, k, v, &out, &lse, Int64(T), Int64(nH), Int64(nKV), Int64(hd), scale,
+                                      0, Int64(hSplit), &fwdScratch, seg)
+                ltt_attention_forward(q, k, v, &out, &lse, Int64(T), Int64(nH), Int64(nKV), Int64(hd), scale,
+                                      Int64(hSplit), Int64(nH), &fwdScratch, seg)
+            }
+            assertClose(out, outRef, rel: 1e-5, "\(label) out", seed: seed)
+            assertClose(lse, lseRef, rel: 1e-5, "\(label) lse", seed: seed)
+
+            var dq = [Float](repeating: .nan, count: q.count)
+            var dk = [Float](repeating: .nan, count: k.count), dv = [Float](repeating: .nan, count: v.count)
+            let scratchCount = Int(ltt_attention_backward_scratch_floats(Int64(T), Int64(nH), Int64(nKV), Int64(hd)))
+            XCTAssertGreaterThanOrEqual(scratchCount, T)
+            var scratch = [Float](repeating: .nan, count: scratchCount)
+            let kvSplit = max(1, nKV / 2)
+            withOptionalPointer(segment) { seg in
+                for (a, b) in [(0, kvSplit), (kvSplit, nKV)] where a < b {
+                    ltt_attention_backward(q, k, v, out, dout, lse, &dq, &dk, &dv, Int64(T), Int64(nH), Int64(nKV),
+                                           Int64(hd), scale, Int64(a), Int64(b), &scratch, seg)
+                }
+            }
+            assertClose(dq, dqRef, rel: 1e-4, "\(label) dq", seed: seed)
+            assertClose(dk, dkRef, rel: 1e-4, "\(label) dk", seed: seed)
+            assertClose(dv, dvRef, rel: 1e-4, "\(label) dv", seed: seed)
+            assertClose(qIdx.map { dq[$0] }, fdQ, rel: 1e-4, floor: rms(dqRef), "\(label) dq vs FD", seed: seed)
+            assertClose(kIdx.map { dk[$0] }, fdK, rel: 1e-4, floor: rms(dkRef), "\(label) dk vs FD", seed: seed)
+            assertClose(vIdx.map { dv[$0] }, fdV, rel: 1e-4, floor: rms(dvRef), "\(label) dv vs FD", seed: seed)
+        }
+    }
+
+    func testGroupedQueryCausal() {
+        let seed = GradSeed.make()
+        var rng = GradRNG(state: seed)
+        check(T: 33, nH: 6, nKV: 2, hd: 16, runs: nil, seed: seed, rng: &rng)
+    }
+
+    func testGroupedQueryWithSegments() {
+        let seed = GradSeed.make()
+        var rng = GradRNG(state: seed)
+        let a = 1 + rng.int(14), b = 1 + rng.int(3)
+        check(T: 33, nH: 3, nKV: 1, hd: 16, runs: [a, b, 33 - a - b], seed: seed, rng: &rng)
+    }
+
+    /// More keys than one 64-key block, a head size that is not a multiple of
+    /// 16, and a segment that crosses the block boundary.
+    func testLongerThanOneKeyBlock() {
+        let seed = GradSeed.make()
+        var rng = GradRNG(state: seed)
+        // Few finite differences here: each one is two Float64 forward passes.
+        check(T: 70, nH: 3, nKV: 1, hd: 20, runs: nil, fdSamples: 8, seed: seed, rng: &rng)
+        check(T: 70, nH: 4, nKV: 2, hd: 20, runs: [5, 62, 3], fdSamples: 8, seed: seed, rng: &rng)
+    }
+
+    /// Past two full query tiles: key blocks wholly below a full tile take the
+    /// forward pass's unmasked path.
+    func testSeveralFullTiles() {
+        let seed = GradSeed.make()
+        var rng = GradRNG(state: seed)
+        check(T: 131, nH: 3, nKV: 1, hd: 16, runs: nil, fdSamples: 4, seed: seed, rng: &rng)
+        // Key blocks start at the segment start (2): one ends at t0 + 1 = 65 and
+        // must still be masked for query 64.
+        check(T: 131, nH: 3, nKV: 1, hd: 16, runs: [2, 129], fdSamples: 4, seed: seed, rng: &rng)
+    }
+}

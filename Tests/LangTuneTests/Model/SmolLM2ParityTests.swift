@@ -1,0 +1,32 @@
+import CLangTuneKernels
+import Foundation
+import XCTest
+@testable import LangTune
+
+/// The real SmolLM2-135M-Instruct GGUF against transformers' float32 run on the
+/// same dequantized weights (fixture: Tests/Reference/model_fixtures.py).
+final class SmolLM2ParityTests: XCTestCase {
+    struct Fixture: Decodable { var cases: [ParityCase] }
+
+    func testMatchesTransformers() throws {
+        let model = try TestPaths.require(TestPaths.smolLM2GGUF)
+        let data = try Data(contentsOf: TestPaths.fixture("model/smollm2.json"))
+        let fixture = try JSONDecoder().decode(Fixture.self, from: data)
+        XCTAssertGreaterThanOrEqual(fixture.cases.filter { $0.messages != nil }.count, 6)
+        let lm = try LanguageModel(model.path)
+        for c in fixture.cases {
+            try assertMatchesReference(lm, c, eos: lm.stopTokenIds)
+        }
+    }
+
+    /// The portable kernels (no AVX-512, no oneDNN, no quantized matvec) give the same answer.
+    func testPortablePathMatchesToo() throws {
+        let model = try TestPaths.require(TestPaths.smolLM2GGUF)
+        let data = try Data(contentsOf: TestPaths.fixture("model/smollm2.json"))
+        let c = try JSONDecoder().decode(Fixture.self, from: data).cases[0]
+        lt_set_simd_enabled(0); lt_set_dnnl_enabled(0)
+        defer { lt_set_simd_enabled(1); lt_set_dnnl_enabled(1) }
+        let lm = try LanguageModel(model.path, backend: CPUBackend(quantizedMatvec: false))
+        try assertMatchesReference(lm, c, eos: lm.stopTokenIds)
+    }
+}

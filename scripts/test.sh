@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs LangTune's whole test suite on a fresh machine: installs what the tests
+# need (oneDNN, the real model files), then `swift test` in release mode (the
+# model-parity tests run real forward passes; debug builds are ~20x slower).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SKIP_BUILD=1 ./scripts/setup.sh
+swift build -c release --build-tests -Xswiftc -enable-testing
+swift test -c release --skip-build -Xswiftc -enable-testing "$@"
