@@ -165,7 +165,7 @@ def test_transformers_loads_merged_hf_folder(source, request, tmp_path):
         assert_logits_match(got, last_logits(model, got["ids"]), TOL, f"{source} merged hf: {text!r}")
 
 
-def test_merged_gguf_reads_back(smollm2, tmp_path):
+def test_merged_gguf_reads_back(smollm2, smollm2_base, tmp_path):
     from gguf import GGUFReader, GGMLQuantizationType
     adapter = adapter_init(smollm2, str(tmp_path / "adapter"), 2, ["q_proj", "k_proj", "v_proj"], 5)
     out = str(tmp_path / "merged.gguf")
@@ -198,9 +198,7 @@ def test_merged_gguf_reads_back(smollm2, tmp_path):
     # transformers reads the same f16 weights (dequantized, q/k un-permuted): float32 agreement.
     model = AutoModelForCausalLM.from_pretrained(str(tmp_path), gguf_file="merged.gguf", dtype=torch.float32).eval()
     # Against base + adapter in float32 (PEFT), the f16 storage of every weight costs up to ~1e-2.
-    peft_model = PeftModel.from_pretrained(
-        AutoModelForCausalLM.from_pretrained(os.path.dirname(smollm2), gguf_file=os.path.basename(smollm2),
-                                             dtype=torch.float32), adapter).eval()
+    peft_model = PeftModel.from_pretrained(copy.deepcopy(smollm2_base), adapter).eval()
     for text in PROMPTS:
         got = S.score(out, text)
         assert_logits_match(got, last_logits(model, got["ids"]), TOL, f"merged gguf: {text!r}")
