@@ -158,6 +158,18 @@ def test_transformers_loads_merged_hf_folder(source, request, tmp_path):
             # transformers' GGUF tokenizer conversion knows no `smollm` pre-tokenizer (it does not
             # split digits one by one, unlike SmolLM2's real tokenizer.json), so compare digit-free text.
             assert ref_tok(text)["input_ids"] == ids, text
+    if source == "smollm2":
+        # HF tokenizers on the exported tokenizer.json, against the committed SmolLM2 reference ids
+        # (Tests/Reference/tokenizer_fixtures.py) for every hard case.
+        from tokenizers import Tokenizer
+        raw = Tokenizer.from_file(os.path.join(merged, "tokenizer.json"))
+        fixtures = os.path.join(S.REPO, "Tests", "Fixtures", "tokenizer")
+        hard = json.load(open(os.path.join(fixtures, "hard_cases.json"), encoding="utf-8"))
+        rows = [json.loads(line) for line in open(os.path.join(fixtures, "smollm2_ids.jsonl"), encoding="utf-8")]
+        rows = [r for r in rows if r["src"] == "hard"]
+        assert len(rows) >= len(hard)
+        for r in rows:
+            assert raw.encode(hard[r["i"]], add_special_tokens=r["add_special_tokens"]).ids == r["ids"], hard[r["i"]]
     specials = {"tiny_llama3": ("<|begin_of_text|>", "<|eot_id|>"), "smollm2": ("<|im_start|>", "<|im_end|>")}
     assert (tok.bos_token, tok.eos_token) == specials[source]
     for text in PROMPTS:
