@@ -55,7 +55,7 @@ struct Merge: ParsableCommand {
         let path = try LangTuneHome.resolve(model)
         let files = try ModelFiles.load(path)
         let lora = try adapter.map { try LoRAAdapter.load(from: $0, model: files.config) }
-        let exporter = try ModelExporter(files: files, adapter: lora)
+        let exporter = try ModelExporter(files: files, adapter: lora, threads: Threads(threads))
         let format = resolvedFormat!
         let start = Date()
         if let lora {

@@ -16,11 +16,14 @@ public enum ExportFormat: String, Sendable, CaseIterable {
 public struct ModelExporter: Sendable {
     public let files: ModelFiles
     public let adapter: LoRAAdapter?
+    /// Threads the merge arithmetic uses.
+    public let threads: Threads
 
     /// Checks that `adapter` fits `files` (layer count, matrix shapes).
-    public init(files: ModelFiles, adapter: LoRAAdapter?) throws {
+    public init(files: ModelFiles, adapter: LoRAAdapter?, threads: Threads = Threads()) throws {
         self.files = files
         self.adapter = adapter
+        self.threads = threads
         guard let adapter else { return }
         let c = files.config
         guard adapter.layers.count == c.numLayers else {
@@ -56,7 +59,7 @@ public struct ModelExporter: Sendable {
     public func values(_ name: String) throws -> [Float] {
         guard let t = files.tensors[name] else { throw FormatError(file: files.path, "missing tensor \"\(name)\"") }
         var v = try dequantize(t)
-        if let w = adaptation(of: name) { Self.addDelta(&v, w, scale: scale) }
+        if let w = adaptation(of: name) { Self.addDelta(&v, w, scale: scale, threads: threads) }
         return v
     }
 
@@ -120,8 +123,14 @@ public struct ModelExporter: Sendable {
         }
     }
 
-    /// Bytes of float values stored as `dtype` (F32, F16, BF16 or Q8_0).
-    static func encode(_ v: [Float], as dtype: DType) -> [UInt8] {
+    /// Bytes of float values stored as `dtype` (F32, F16, BF16 or Q8_0). Values F16
+    /// cannot hold (|x| > 65504, or a Q8_0 block scale above it) are refused rather than turned into infinities.
+    static func encode(_ v: [Float], as dtype: DType, name: String) throws -> [UInt8] {
+        // Q8_0 keeps an F16 scale of amax/127 per block.
+        let limit: Float = dtype == .f16 ? 65504 : dtype == .q8_0 ? 65504 * 127 : .infinity
+        if let i = v.firstIndex(where: { !(abs($0) <= limit) && $0.isFinite }) {
+            throw FormatError(file: name, "value \(v[i]) at index \(i) does not fit \(dtype); use bf16 or f32")
+        }
         switch dtype {
         case .f32: return v.withUnsafeBytes { Array($0) }
         case .f16, .bf16:

@@ -92,7 +92,7 @@ extension ModelExporter {
                 : hf.contains(".self_attn.q_proj.") ? c.numHeads : hf.contains(".self_attn.k_proj.") ? c.numKVHeads : nil
             do {
                 try w.addTensor(name: gg, shape: shape, dtype: type) {
-                    let bytes = Self.encode(try exporter.values(hf), as: type)
+                    let bytes = try Self.encode(try exporter.values(hf), as: type, name: hf)
                     guard let heads else { return bytes }
                     let t = WeightTensor(name: gg, shape: shape, dtype: type, storage: ByteStorage(copying: bytes),
                                          offset: 0, byteCount: bytes.count)

@@ -120,7 +120,7 @@ extension ModelExporter {
         for (name, shape) in exportedTensorNames {
             let exporter = self
             do {
-                try st.addTensor(name: name, shape: shape, dtype: dtype) { Self.encode(try exporter.values(name), as: dtype) }
+                try st.addTensor(name: name, shape: shape, dtype: dtype) { try Self.encode(try exporter.values(name), as: dtype, name: name) }
             } catch let e as FormatError {
                 throw FormatError(file: path("model.safetensors"), e.problem)
             }

@@ -149,6 +149,15 @@ final class MergeTests: XCTestCase {
         XCTAssertEqual(gguf.metadata["general.file_type"]?.int, 1)
     }
 
+    func testRefusesValuesF16CannotHold() throws {
+        XCTAssertThrowsError(try ModelExporter.encode([1, -70000], as: .f16, name: "w")) {
+            XCTAssertTrue("\($0)".contains("-70000") && "\($0)".contains("F16"), "\($0)")
+        }
+        XCTAssertEqual(try ModelExporter.encode([1, -70000], as: .bf16, name: "w").count, 4)
+        XCTAssertEqual(try ModelExporter.encode([Float](repeating: 70000, count: 32), as: .q8_0, name: "w").count, 34)
+        XCTAssertEqual(try ModelExporter.encode([65504, -2], as: .f16, name: "w"), [0xFF, 0x7B, 0x00, 0xC0])
+    }
+
     func testRefusesAdapterOfAnotherModel() throws {
         let other = LlamaConfig(architecture: "llama", hiddenSize: 16, intermediateSize: 48, numLayers: 3, numHeads: 4,
                                 numKVHeads: 2, headDim: 4, vocabSize: 100, rmsNormEps: 1e-5, ropeTheta: 10000,
