@@ -30,7 +30,13 @@ public final class ByteStorage: @unchecked Sendable {
 
     /// Copies an array of trivially copyable values into a new heap buffer.
     public convenience init<T: BitwiseCopyable>(copying array: [T]) {
-        self.init(copying: array.withUnsafeBytes { $0 })
+        let count = array.count * MemoryLayout<T>.stride
+        let p = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 64)
+        // Copy inside the closure: the array's buffer is only valid there.
+        array.withUnsafeBytes { src in
+            if let b = src.baseAddress, count > 0 { p.copyMemory(from: b, byteCount: count) }
+        }
+        self.init(base: UnsafeRawPointer(p), count: count) { p, _ in UnsafeMutableRawPointer(mutating: p).deallocate() }
     }
 
     deinit { release(base, count) }
