@@ -1,0 +1,65 @@
+import Foundation
+import XCTest
+@testable import LangTune
+
+/// LoRA gradients on one real SmolLM2 batch against PyTorch + PEFT (float32),
+/// from the same initial adapter (Tests/Reference/peft_grads.py, "lora init v1").
+final class PEFTGradientParityTests: XCTestCase {
+    struct Fixture: Decodable {
+        struct LoRA: Decodable { var rank: Int; var alpha: Double; var targets: [String] }
+        struct Init: Decodable { var b_scale: Double }
+        struct Example: Decodable { var ids: [Int32]; var labels: [Int32] }
+        struct Micro: Decodable { var examples: [Example] }
+        struct Grad: Decodable { var name: String; var shape: [Int]; var values: [Float] }
+        var lora: LoRA
+        var init_adapter: Init
+        var micro_batches: [Micro]
+        var label_tokens: Int
+        var loss: Double
+        var grads: [Grad]
+    }
+
+    func testGradientsMatchPyTorchPEFT() throws {
+        let path = try TestPaths.require(TestPaths.smolLM2GGUF).path
+        let f = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: TestPaths.fixture("train/smollm2_lora_grads.json")))
+        let files = try ModelFiles.load(path)
+        let model = try LlamaModel(files: files)
+        let targets = f.lora.targets.compactMap { LoRATarget(short: $0) }
+        let config = LoRAConfig(rank: f.lora.rank, alpha: f.lora.alpha, dropout: 0, targets: targets)
+        var layers: [[LoRATarget: LoRAWeights]] = []
+        for i in 0..<files.config.numLayers {
+            var l: [LoRATarget: LoRAWeights] = [:]
+            for t in targets {
+                let (o, inF) = t.shape(files.config)
+                let a = TinyLlama3Tests.values(name: LoRAAdapter.peftName(layer: i, target: t, matrix: "A"), count: config.rank * inF,
+                                               scale: 1 / Double(inF).squareRoot(), center: 0)
+                let b = TinyLlama3Tests.values(name: LoRAAdapter.peftName(layer: i, target: t, matrix: "B"), count: o * config.rank,
+                                               scale: f.init_adapter.b_scale, center: 0)
+                l[t] = LoRAWeights(rank: config.rank, inFeatures: inF, outFeatures: o, a: FloatBuffer(a), b: FloatBuffer(b))
+            }
+            layers.append(l)
+        }
+        let adapter = LoRAAdapter(config: config, layers: layers)
+        let batch = PackedBatch(f.micro_batches[0].examples.map { (ids: $0.ids, labels: $0.labels) })
+        XCTAssertEqual(batch.targetCount, f.label_tokens)
+        let grads = LoRAGradients(like: adapter)
+        let scale = 1 / Float(batch.targetCount)
+        let loss = LoRAGraph(model: model, adapter: adapter).run(batch, lossScale: scale, grads: grads) / Double(batch.targetCount)
+        XCTAssertEqual(loss, f.loss, accuracy: 1e-4 * f.loss, "loss")
+        for g in f.grads {
+            // base_model.model.model.layers.{i}.{block}.{t}.lora_{A|B}.weight
+            let parts = g.name.split(separator: ".")
+            let layer = Int(parts[4])!, target = LoRATarget(rawValue: String(parts[6]))!, isA = parts[7] == "lora_A"
+            let ours = isA ? grads.a[layer][target]! : grads.b[layer][target]!
+            XCTAssertEqual(ours.count, g.values.count, g.name)
+            var diff = 0.0, norm = 0.0
+            for i in 0..<min(ours.count, g.values.count) {
+                diff += pow(Double(ours.pointer[i]) - Double(g.values[i]), 2)
+                norm += pow(Double(g.values[i]), 2)
+            }
+            let rel = (diff / norm).squareRoot()
+            print("\(g.name): relative error \(rel)")
+            XCTAssertLessThanOrEqual(rel, 1e-3, g.name)
+        }
+    }
+}
