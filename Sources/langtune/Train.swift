@@ -30,6 +30,8 @@ struct Train: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Training data file.") var data: String
     @Option(help: "squad, alpaca, messages or text (default: detect).") var format: String?
+    @Option(name: .customLong("max-examples"), help: "Use only the first N examples of --data.") var maxExamples: Int?
+    @Option(name: .customLong("max-val-examples"), help: "Use only the first N examples of --val-data.") var maxValExamples: Int?
     @Option(name: .customLong("val-data"), help: "Validation data file (same format).") var valData: String?
     @Option(name: .customLong("val-split"), help: "Hold out this fraction of the training data for validation.") var valSplit: Double = 0
     @Option(help: "Fine-tuning method: lora.") var method: String = "lora"
@@ -67,6 +69,7 @@ struct Train: ParsableCommand {
         guard LRSchedule(rawValue: schedule) != nil else { throw ValidationError("--schedule must be constant, linear or cosine") }
         if let f = format, DatasetFormat(rawValue: f) == nil { throw ValidationError("--format must be squad, alpaca, messages or text") }
         if rank < 1 { throw ValidationError("--rank must be at least 1") }
+        if let m = maxExamples, m < 1 { throw ValidationError("--max-examples must be at least 1") }
         if !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout must be in [0, 1)") }
         if batchSize < 1 || gradAccum < 1 { throw ValidationError("--batch-size and --grad-accum must be at least 1") }
         if let s = steps, s < 1 { throw ValidationError("--steps must be at least 1") }
@@ -103,12 +106,16 @@ struct Train: ParsableCommand {
         let dataOptions = TrainingDataOptions(maxSeqLen: maxSeqLen, promptTemplate: promptTemplate, language: language, systemPrompt: system)
         let builder = TrainingDataBuilder(tokenizer: lm.tokenizer, template: lm.template, options: dataOptions)
         let fmt = format.flatMap(DatasetFormat.init(rawValue:))
-        let (all, report) = try builder.build(try DatasetReader.read(data, format: fmt))
+        func read(_ path: String, limit: Int?) throws -> [RawExample] {
+            let raw = try DatasetReader.read(path, format: fmt)
+            return limit.map { Array(raw.prefix($0)) } ?? raw
+        }
+        let (all, report) = try builder.build(try read(data, limit: maxExamples))
         note("data: \(report.summary)")
         for o in report.droppedOrigins.prefix(5) { note("  dropped: \(o)") }
         var trainSet = all, valSet: [TokenizedExample] = []
         if let valData {
-            let (v, vr) = try builder.build(try DatasetReader.read(valData, format: fmt))
+            let (v, vr) = try builder.build(try read(valData, limit: maxValExamples))
             valSet = v
             note("validation: \(vr.summary)")
         } else if valSplit > 0 {
