@@ -5,11 +5,16 @@ import LangTune
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that measure LangTune and its baseline in the same run.",
-        subcommands: [BenchGenerate.self, BenchTokenize.self])
+        subcommands: [BenchTrain.self, BenchGenerate.self, BenchTokenize.self])
 }
 
 /// Runs a Python baseline script from Benchmarks/ and returns its JSON output, or nil with a note.
 func runBaseline(_ script: String, _ args: [String]) -> [String: Double]? {
+    runBaselineObject(script, args)?.compactMapValues { ($0 as? NSNumber)?.doubleValue }
+}
+
+/// Like `runBaseline`, keeping nested objects.
+func runBaselineObject(_ script: String, _ args: [String]) -> [String: Any]? {
     let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     let path = here.appendingPathComponent("Benchmarks/\(script)").path
     guard FileManager.default.fileExists(atPath: path) else { note("baseline skipped: \(path) not found"); return nil }
@@ -27,7 +32,121 @@ func runBaseline(_ script: String, _ args: [String]) -> [String: Double]? {
         note("baseline skipped: \(script) failed (exit \(p.terminationStatus))")
         return nil
     }
-    return obj.compactMapValues { ($0 as? NSNumber)?.doubleValue }
+    return obj
+}
+
+/// Peak resident memory of this process so far, in bytes.
+func peakRSSBytes() -> Int {
+    var u = rusage()
+    #if os(Linux)
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    #else
+    getrusage(RUSAGE_SELF, &u)
+    #endif
+    #if os(Linux)
+    return Int(u.ru_maxrss) * 1024
+    #else
+    return Int(u.ru_maxrss)
+    #endif
+}
+
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "LoRA training speed and peak memory, against PyTorch + PEFT in the same run.",
+        discussion: """
+            One batch of --batch-size sequences of --seq-len random token ids (seeded, every
+            position labelled), LoRA rank --rank on all seven projections, AdamW; one warm-up
+            step, then --steps timed steps. The baseline (Benchmarks/pytorch_train_bench.py, run
+            with LANGTUNE_PYTHON or python3; it needs torch, transformers, peft, gguf) trains the
+            same setting in float32 and with bf16 autocast, each in its own process, so peak RSS
+            is per run.
+            """)
+
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(help: "lora (qlora is planned).") var method: String = "lora"
+    @Option(name: .customLong("seq-len")) var seqLen: Int = 512
+    @Option(name: .customLong("batch-size")) var batchSize: Int = 4
+    @Option(help: "Timed steps after one warm-up step.") var steps: Int = 3
+    @Option(help: "LoRA rank.") var rank: Int = 16
+    @Flag(name: .customLong("checkpoint-activations")) var checkpointActivations = false
+    @Flag(name: .customLong("no-baseline")) var noBaseline = false
+    @Option(name: .customLong("baseline-modes"), help: "PyTorch modes: float32,bf16_autocast,qlora.")
+    var baselineModes: String = "float32,bf16_autocast"
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        guard method == "lora" else { throw ValidationError("--method \(method) is not available yet; use lora") }
+        if seqLen < 2 || batchSize < 1 || steps < 1 { throw ValidationError("--seq-len ≥ 2, --batch-size ≥ 1, --steps ≥ 1") }
+    }
+
+    func run() throws {
+        let lm = try modelOptions.load()
+        let c = lm.files.config
+        var opts = TrainingOptions()
+        opts.lora = LoRAConfig(rank: rank, alpha: Double(2 * rank))
+        opts.optimizer.learningRate = 1e-4
+        opts.steps = steps + 1
+        opts.batchSize = batchSize
+        opts.checkpointActivations = checkpointActivations
+        var rng = SplitMix64(seed: 0)
+        let examples = (0..<batchSize).map { _ in
+            let ids = (0..<seqLen).map { _ in Int32(rng.next() % UInt64(c.vocabSize)) }
+            return TokenizedExample(ids: ids, labels: ids, origin: "random")
+        }
+        let adapter = try LoRAAdapter(config: opts.lora, model: c, seed: 0)
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("langtune-bench-train-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let trainer = Trainer(model: lm.model, adapter: adapter, train: examples, validation: [], options: opts, output: out)
+        var times: [Double] = []
+        for _ in 0...steps {
+            let t0 = Date()
+            _ = trainer.step([examples])
+            times.append(Date().timeIntervalSince(t0))
+        }
+        let timed = times.dropFirst().reduce(0, +)
+        let tokens = Double(batchSize * seqLen * steps)
+        var result: [String: Any] = [
+            "tokens_per_second": tokens / timed, "seconds_per_step": timed / Double(steps),
+            "first_step_seconds": times[0], "peak_rss_bytes": peakRSSBytes(),
+            "threads": lm.model.backend.threads.count, "seq_len": seqLen, "batch_size": batchSize, "rank": rank,
+        ]
+        // Useful FLOPs (issue 6's definition): 2N per token forward, 2N backward for input gradients,
+        // attention, LoRA forward + backward (A and B gradients), no recomputation counted.
+        let N = Double(c.numLayers) * Double(LoRATarget.allCases.reduce(0) { $0 + $1.shape(c).out * $1.shape(c).in })
+            + Double(c.vocabSize * c.hiddenSize)
+        let attn = Double(c.numLayers) * 2 * Double(seqLen) * Double(c.numHeads * c.headDim) * 2
+        let lora = Double(c.numLayers) * Double(LoRATarget.allCases.reduce(0) { $0 + rank * ($1.shape(c).out + $1.shape(c).in) })
+        let flopsPerToken = 4 * N + 3 * attn + 6 * lora
+        result["model_tflops"] = flopsPerToken * tokens / timed / 1e12
+        if !noBaseline, let b = runBaselineObject("pytorch_train_bench.py", [
+            "--model", lm.files.path, "--steps", String(steps), "--seq-len", String(seqLen), "--batch-size", String(batchSize),
+            "--threads", String(lm.model.backend.threads.count), "--rank", String(rank), "--modes", baselineModes]) {
+            for mode in ["float32", "bf16_autocast", "qlora"] {
+                guard let m = b[mode] as? [String: Any] else { continue }
+                result["pytorch_" + mode] = m
+                if let tps = (m["tokens_per_second"] as? NSNumber)?.doubleValue, tps > 0 {
+                    result["speedup_vs_" + mode] = tokens / timed / tps
+                }
+                if let rss = (m["peak_rss_bytes"] as? NSNumber)?.doubleValue, rss > 0 {
+                    result["memory_ratio_vs_" + mode] = Double(peakRSSBytes()) / rss
+                }
+            }
+        }
+        if json {
+            print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
+            return
+        }
+        print(String(format: "LangTune LoRA r%d, %d×%d tokens: %.1f tokens/s, %.2f s/step, peak RSS %.2f GB (%@)", rank, batchSize, seqLen,
+                     tokens / timed, timed / Double(steps), Double(peakRSSBytes()) / 1e9, lm.model.backend.name))
+        for mode in ["float32", "bf16_autocast", "qlora"] {
+            guard let m = result["pytorch_" + mode] as? [String: Any],
+                  let tps = (m["tokens_per_second"] as? NSNumber)?.doubleValue,
+                  let rss = (m["peak_rss_bytes"] as? NSNumber)?.doubleValue else { continue }
+            print(String(format: "PyTorch+PEFT %@: %.1f tokens/s, peak RSS %.2f GB → LangTune is %.2fx faster at %.2fx the memory",
+                         mode, tps, rss / 1e9, tokens / timed / tps, Double(peakRSSBytes()) / rss))
+        }
+    }
 }
 
 struct BenchGenerate: ParsableCommand {

@@ -114,8 +114,9 @@ public final class Trainer: @unchecked Sendable {
         return r.next()
     }
 
-    /// One optimizer step; returns (mean loss per target token, grad norm, tokens).
-    func step(_ batches: [[TokenizedExample]]) -> (Double, Double, Int) {
+    /// One optimizer step on `batches` (its micro-batches); returns the mean loss per target token,
+    /// the gradient norm before clipping, and the tokens processed.
+    public func step(_ batches: [[TokenizedExample]]) -> (loss: Double, gradNorm: Double, tokens: Int) {
         let packed = batches.map { PackedBatch($0.map { (ids: $0.ids, labels: $0.labels) }) }
         let targets = packed.reduce(0) { $0 + $1.targetCount }
         let tokens = packed.reduce(0) { $0 + $1.tokenCount }
