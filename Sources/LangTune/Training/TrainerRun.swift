@@ -118,8 +118,11 @@ extension Trainer {
         }
         let metrics = try MetricsWriter(url: metricsURL)
         if !resume && !validation.isEmpty {
-            state.baseValLoss = evaluate(validation, withAdapter: false)
-            try metrics.write(TrainingMetrics(step: 0, elapsed: 0, valLoss: evaluate(validation)))
+            let base = evaluate(validation, withAdapter: false)
+            state.baseValLoss = base
+            // A fresh adapter (B = 0) is the base model: no second pass needed.
+            let startsAtBase = adapter.layers.allSatisfy { $0.values.allSatisfy { w in (0..<w.b.count).allSatisfy { w.b.pointer[$0] == 0 } } }
+            try metrics.write(TrainingMetrics(step: 0, elapsed: 0, valLoss: startsAtBase ? base : evaluate(validation)))
         }
         let total = totalSteps
         let start = Date().addingTimeInterval(-state.elapsed)

@@ -27,21 +27,8 @@ final class TinyLlama3Tests: XCTestCase {
     }
 
     func makeModelFolder() throws -> (URL, Fixture) {
-        let tokenizer = try TestPaths.require(TestPaths.llama3TokenizerJSON)
         let fixture = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: TestPaths.fixture("model/tiny_llama3.json")))
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("langtune-tiny-llama3-\(getpid())")
-        try? FileManager.default.removeItem(at: dir)
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        var writer = SafetensorsWriter()
-        for t in fixture.tensors {
-            let v = Self.values(name: t.name, count: t.shape.reduce(1, *), scale: t.scale, center: t.center)
-            try writer.addTensor(name: t.name, shape: t.shape, values: v, as: .f32)
-        }
-        try writer.write(to: dir.appendingPathComponent("model.safetensors").path)
-        try JSONSerialization.data(withJSONObject: fixture.config.mapValues(\.any)).write(to: dir.appendingPathComponent("config.json"))
-        try JSONSerialization.data(withJSONObject: fixture.tokenizer_config.mapValues(\.any)).write(to: dir.appendingPathComponent("tokenizer_config.json"))
-        try FileManager.default.copyItem(at: tokenizer, to: dir.appendingPathComponent("tokenizer.json"))
-        return (dir, fixture)
+        return (try AdapterTestSupport.tinyLlama3Folder(), fixture)
     }
 
     func testMatchesTransformers() throws {
