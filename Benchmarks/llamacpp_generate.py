@@ -17,8 +17,10 @@ from llama_cpp import Llama, __version__
 def main():
     model, ids_file, gen, threads, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
     ids = json.load(open(ids_file))
-    llm = Llama(model_path=model, n_ctx=len(ids) + gen + 8, n_threads=threads, n_threads_batch=threads,
-                n_batch=max(512, len(ids)), n_ubatch=max(512, len(ids)), logits_all=False, verbose=False)
+    n_ctx = len(ids) + gen + 8
+    # n_batch = n_ctx: llama-cpp-python keeps one logits row per batch slot, indexed by position.
+    llm = Llama(model_path=model, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
+                n_batch=n_ctx, n_ubatch=max(512, len(ids)), logits_all=False, verbose=False)
     best_pp = best_tg = 0.0
     for _ in range(max(repeats, 1)):
         llm.reset()

@@ -234,7 +234,10 @@ struct BenchTokenize: ParsableCommand {
             return try DatasetReader.read(file, format: .squad).flatMap { ex -> [String] in
                 guard case .qa(let q) = ex.body else { return [] }
                 return [q.context, q.question]
-            }.reduce(into: [String]()) { acc, t in if acc.last != t { acc.append(t) } }
+            }.reduce(into: (seen: Set<String>(), texts: [String]())) { acc, t in
+                // Each paragraph's context once (SQuAD repeats it for every question).
+                if acc.seen.insert(t).inserted { acc.texts.append(t) }
+            }.texts
         }
         guard let data = FileManager.default.contents(atPath: file) else { throw FormatError(file: file, "cannot read the file") }
         return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
