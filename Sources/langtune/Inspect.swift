@@ -38,15 +38,14 @@ struct Inspect: ParsableCommand {
         let path = try LangTuneHome.resolve(model)
         let files = try ModelFiles.load(path)
         let c = files.config
-        var dtypes: [String: Int] = [:]
-        for t in files.tensors.values { dtypes[t.dtype.description, default: 0] += 1 }
+        let dtypes = Dictionary(uniqueKeysWithValues: files.dtypeHistogram.map { ($0.key.description, $0.value) })
         let family = try files.chatTemplate.map { try ChatTemplate($0).family.rawValue } ?? "none"
         let r = Report(path: path, format: files.format.rawValue, architecture: c.architecture, layers: c.numLayers,
                        hidden_size: c.hiddenSize, intermediate_size: c.intermediateSize, heads: c.numHeads,
                        kv_heads: c.numKVHeads, head_dim: c.headDim, vocab_size: c.vocabSize,
                        context_length: c.maxPositionEmbeddings, rope_theta: c.ropeTheta,
                        rope_scaling: c.ropeScaling?.type, tied_embeddings: c.tieWordEmbeddings,
-                       parameters: files.tensors.values.reduce(0) { $0 + $1.elementCount },
+                       parameters: files.parameterCount,
                        tensor_dtypes: dtypes, chat_template: family, backend: CPUBackend().name)
         if json { try printJSON(r); return }
         print("""

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+@testable import LangTune
 
 /// Where tests find fixtures, the real model files and the shared data sets.
 ///
@@ -11,11 +12,8 @@ enum TestPaths {
         .deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
     static let fixtures = repoRoot.appendingPathComponent("Tests/Fixtures")
-    static var langtuneHome: URL {
-        if let h = ProcessInfo.processInfo.environment["LANGTUNE_HOME"], !h.isEmpty { return URL(fileURLWithPath: h) }
-        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/langtune")
-    }
-    static var smolLM2GGUF: URL { langtuneHome.appendingPathComponent("models/SmolLM2-135M-Instruct.Q4_1.gguf") }
+    static var langtuneHome: URL { LangTuneHome.url }
+    static var smolLM2GGUF: URL { LangTuneHome.defaultModel }
     static var llama3TokenizerJSON: URL { langtuneHome.appendingPathComponent("tokenizers/llama3/tokenizer.json") }
     static var sharedData: URL { repoRoot.deletingLastPathComponent().appendingPathComponent("shared/data") }
 
