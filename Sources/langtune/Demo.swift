@@ -48,7 +48,15 @@ struct Demo: ParsableCommand {
             opts.warmupSteps = 2
             opts.optimizer.learningRate = 1e-3
             opts.evalEvery = 5
-            try? FileManager.default.removeItem(at: out)
+            // Start afresh, but never delete a folder that is not an earlier training run.
+            let fm = FileManager.default
+            if fm.fileExists(atPath: out.path) {
+                guard fm.fileExists(atPath: out.appendingPathComponent("checkpoint").path)
+                        || (try? fm.contentsOfDirectory(atPath: out.path))?.isEmpty == true else {
+                    throw ValidationError("\(out.path) exists and is not a LangTune run; choose another --output")
+                }
+                try fm.removeItem(at: out)
+            }
             let fresh = try LoRAAdapter(config: opts.lora, model: lm.files.config, seed: 0)
             let trainer = Trainer(model: lm.model, adapter: fresh, train: train, validation: validation, options: opts, output: out)
             note("training LoRA on \(train.count) questions for \(trainer.totalSteps) steps…")
