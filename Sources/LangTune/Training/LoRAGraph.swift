@@ -316,7 +316,7 @@ public final class LoRAGraph: @unchecked Sendable {
         let shared = keepAll ? nil : LayerActivations(tokens: N, config: c, adapter: adapter, dropout: grads != nil)
         for li in 0..<L {
             let a = shared ?? LayerActivations(tokens: N, config: c, adapter: adapter, dropout: grads != nil)
-            if !keepAll { inputs.append(FloatBuffer(Array(UnsafeBufferPointer(start: x.pointer, count: N * H)))) }
+            if !keepAll { inputs.append(copyOf(x.pointer, N * H)) }
             layerForward(li, x: x.pointer, batch: batch, acts: a, ropeCos: ropeCos, ropeSin: ropeSin, dropoutSeed: dropoutSeed)
             if keepAll && grads != nil { acts.append(a) }
         }
@@ -353,7 +353,7 @@ public final class LoRAGraph: @unchecked Sendable {
             let a: LayerActivations
             if keepAll { a = acts[li] } else {
                 a = shared!
-                let xr = FloatBuffer(Array(UnsafeBufferPointer(start: inputs[li].pointer, count: N * H)))
+                let xr = copyOf(inputs[li].pointer, N * H)
                 layerForward(li, x: xr.pointer, batch: batch, acts: a, ropeCos: ropeCos, ropeSin: ropeSin, dropoutSeed: dropoutSeed)
             }
             layerBackward(li, dx: dx.pointer, batch: batch, acts: a, grads: grads, ropeCos: ropeCos, ropeSin: ropeSin,
@@ -361,4 +361,11 @@ public final class LoRAGraph: @unchecked Sendable {
         }
         return lossSum
     }
+}
+
+/// A new buffer holding `count` floats from `p` (one copy, no intermediate array).
+private func copyOf(_ p: UnsafePointer<Float>, _ count: Int) -> FloatBuffer {
+    let b = FloatBuffer(count: count, zeroed: false)
+    b.pointer.update(from: p, count: count)
+    return b
 }
