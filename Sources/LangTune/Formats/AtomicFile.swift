@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Foundation
 
 /// Writes a file so that readers see either the old file or the complete new
 /// one: bytes go to a temporary file in the same folder (same file system,
@@ -118,4 +119,15 @@ private func systemWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int {
     #else
     return Darwin.write(fd, p, n)
     #endif
+}
+
+/// Whole-file atomic writes for callers outside the module (reports, results).
+public enum AtomicWrite {
+    /// Writes `data` to `path` through a temporary file and `rename`, so `path` is never half-written.
+    public static func data(_ data: Data, to path: String) throws {
+        try AtomicFileWriter.write(to: path) { w in try data.withUnsafeBytes { try w.write($0) } }
+    }
+
+    /// Writes `text` as UTF-8, atomically.
+    public static func text(_ text: String, to path: String) throws { try data(Data(text.utf8), to: path) }
 }

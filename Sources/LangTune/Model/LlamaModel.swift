@@ -136,7 +136,7 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     /// A frozen projection plus, when an adapter adapts it, its LoRA term.
-    private func project(_ w: LinearWeight, _ target: LoRATarget, layer: Int, x: UnsafePointer<Float>, rows: Int,
+    func project(_ w: LinearWeight, _ target: LoRATarget, layer: Int, x: UnsafePointer<Float>, rows: Int,
                          y: UnsafeMutablePointer<Float>) {
         backend.linear(w, x: x, rows: rows, y: y)
         if let a = adapter, layer < a.layers.count, let lw = a.layers[layer][target] {

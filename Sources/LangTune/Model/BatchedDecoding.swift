@@ -1,0 +1,70 @@
+import CLangTuneKernels
+import Foundation
+
+extension LlamaModel {
+    /// One decoding step for several independent sequences: `tokens[b]` is appended to
+    /// `caches[b]` at that cache's own position. The projections run on all rows together
+    /// (one matrix product instead of `B` matrix-vector products); attention reads each
+    /// sequence's own cache. Returns the next-token logits, `[tokens.count * vocab]`.
+    public func decodeStep(_ tokens: [Int], caches: [KVCache]) -> [Float] {
+        let B = tokens.count
+        precondition(B > 0 && caches.count == B, "decodeStep needs one cache per token")
+        let c = config
+        let H = c.hiddenSize, hd = c.headDim, nH = c.numHeads, nKV = c.numKVHeads
+        let qW = nH * hd, kvW = nKV * hd, I = c.intermediateSize
+        for cache in caches { cache.reserve(cache.length + 1) }
+
+        let x = FloatBuffer(count: B * H, zeroed: false)
+        let h = FloatBuffer(count: B * H, zeroed: false)
+        let q = FloatBuffer(count: B * qW, zeroed: false)
+        let k = FloatBuffer(count: B * kvW, zeroed: false)
+        let v = FloatBuffer(count: B * kvW, zeroed: false)
+        let att = FloatBuffer(count: B * qW, zeroed: false)
+        let tmp = FloatBuffer(count: B * max(H, qW), zeroed: false)
+        let g = FloatBuffer(count: B * I, zeroed: false)
+        let u = FloatBuffer(count: B * I, zeroed: false)
+        let longest = caches.map(\.length).max()! + 1
+        let scratch = FloatBuffer(count: B * nH * longest, zeroed: false)
+        let scale = 1 / Float(hd).squareRoot()
+
+        for (b, id) in tokens.enumerated() {
+            let row = min(max(id, 0), c.vocabSize - 1)
+            (x.pointer + b * H).update(from: embedding.dense + row * H, count: H)
+        }
+        for (li, layer) in layers.enumerated() {
+            for b in 0..<B { lt_rmsnorm(x.pointer + b * H, layer.inputNorm.pointer, h.pointer + b * H, Int64(H), c.rmsNormEps) }
+            project(layer.q, .q, layer: li, x: h.pointer, rows: B, y: q.pointer)
+            project(layer.k, .k, layer: li, x: h.pointer, rows: B, y: k.pointer)
+            project(layer.v, .v, layer: li, x: h.pointer, rows: B, y: v.pointer)
+            for b in 0..<B {
+                let p = caches[b].length
+                rope.apply(q.pointer + b * qW, heads: nH, position: p)
+                rope.apply(k.pointer + b * kvW, heads: nKV, position: p)
+                (caches[b].keys[li].pointer + p * kvW).update(from: k.pointer + b * kvW, count: kvW)
+                (caches[b].values[li].pointer + p * kvW).update(from: v.pointer + b * kvW, count: kvW)
+            }
+            backend.threads.parallelFor(B * nH) { s, e in
+                for job in s..<e {
+                    let b = job / nH, head = job % nH
+                    let cache = caches[b]
+                    lt_attention_causal(q.pointer + b * qW, cache.keys[li].pointer, cache.values[li].pointer,
+                                        att.pointer + b * qW, 1, Int64(cache.length), Int64(nH), Int64(nKV), Int64(hd),
+                                        Int64(kvW), scale, Int64(head), Int64(head + 1), scratch.pointer + job * longest)
+                }
+            }
+            project(layer.o, .o, layer: li, x: att.pointer, rows: B, y: tmp.pointer)
+            for i in 0..<(B * H) { x.pointer[i] += tmp.pointer[i] }
+            for b in 0..<B { lt_rmsnorm(x.pointer + b * H, layer.postAttentionNorm.pointer, h.pointer + b * H, Int64(H), c.rmsNormEps) }
+            project(layer.gate, .gate, layer: li, x: h.pointer, rows: B, y: g.pointer)
+            project(layer.up, .up, layer: li, x: h.pointer, rows: B, y: u.pointer)
+            lt_swiglu(g.pointer, u.pointer, g.pointer, Int64(B * I))
+            project(layer.down, .down, layer: li, x: g.pointer, rows: B, y: tmp.pointer)
+            for i in 0..<(B * H) { x.pointer[i] += tmp.pointer[i] }
+        }
+        for cache in caches { cache.length += 1 }
+        for b in 0..<B { lt_rmsnorm(x.pointer + b * H, finalNorm.pointer, h.pointer + b * H, Int64(H), c.rmsNormEps) }
+        var out = [Float](repeating: 0, count: B * lmHead.outFeatures)
+        out.withUnsafeMutableBufferPointer { o in backend.linear(lmHead, x: h.pointer, rows: B, y: o.baseAddress!) }
+        return out
+    }
+}
