@@ -5,13 +5,63 @@ import LangTune
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Describe a model: architecture, sizes, tensor types, chat template.",
-        discussion: "Reads only the headers and metadata; weights are mapped, not loaded.")
+        discussion: """
+            Reads only the headers and metadata; weights are mapped, not loaded.
+
+            --fertility FILE measures how many tokens this model's tokenizer spends per word and per
+            character on FILE (plain text, or a dataset's questions, answers and contexts) and compares
+            it with an English text (data/fertility/en.txt, built in; data/fertility/tr.txt and zh.txt
+            are its translations). A language that costs 2x the tokens trains and generates 2x slower
+            and fits half as much context.
+
+            Examples:
+              langtune inspect default
+              langtune inspect default --fertility ../shared/data/tquad/dev-v0.1.json
+            """)
 
     @Argument(help: "GGUF file, safetensors folder, or `default`.")
     var model: String = "default"
 
     @Flag(help: "Print JSON.")
     var json = false
+
+    @Option(help: "Measure the tokenizer's tokens per word and per character on this file, against English.")
+    var fertility: String?
+
+    @Option(name: .customLong("english"), help: "English text to compare with (default: the built-in reference).")
+    var englishFile: String?
+
+    struct FertilityReport: Encodable {
+        var file: String
+        var language: String
+        var text: FertilityStats
+        var english: FertilityStats
+        /// file / English, per word and per character.
+        var word_ratio: Double
+        var character_ratio: Double
+    }
+
+    func runFertility(_ path: String, _ files: ModelFiles) throws {
+        let tokenizer = try Tokenizer(source: files.tokenizer)
+        let text = try Fertility.text(ofFile: path)
+        let english = try englishFile.map { try Fertility.text(ofFile: $0) } ?? Fertility.englishReference
+        let t = Fertility.measure(text, tokenizer: tokenizer), e = Fertility.measure(english, tokenizer: tokenizer)
+        guard t.words > 0, e.words > 0 else { throw ValidationError("\(path): no words to measure") }
+        let r = FertilityReport(file: path, language: QAPrompt.detectLanguage(String(text.prefix(20_000))), text: t, english: e,
+                                word_ratio: t.tokensPerWord / e.tokensPerWord, character_ratio: t.tokensPerCharacter / e.tokensPerCharacter)
+        if json { try printJSON(r); return }
+        func row(_ name: String, _ s: FertilityStats) -> String {
+            String(name.prefix(25)).padding(toLength: 26, withPad: " ", startingAt: 0)
+                + String(format: "%10d %9d %9d %12.2f %12.3f %12.2f", s.characters, s.words, s.tokens, s.tokensPerWord, s.tokensPerCharacter, s.bytesPerToken)
+        }
+        print("tokenizer fertility of \(files.path)")
+        print("".padding(toLength: 26, withPad: " ", startingAt: 0) + "     chars     words    tokens  tokens/word  tokens/char  bytes/token")
+        print(row("\(URL(fileURLWithPath: path).lastPathComponent) (\(r.language))", t))
+        print(row(englishFile.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "English reference", e))
+        print(String(format: "%@ costs %.2fx English's tokens per word (%.2fx per character).", r.language, r.word_ratio, r.character_ratio))
+        print(String(format: "If the file says what the English text says (data/fertility/*.txt are translations), it takes %.2fx the tokens.",
+                     Double(t.tokens) / Double(e.tokens)))
+    }
 
     struct Report: Encodable {
         var path: String
@@ -37,6 +87,7 @@ struct Inspect: ParsableCommand {
     func run() throws {
         let path = try LangTuneHome.resolve(model)
         let files = try ModelFiles.load(path)
+        if let fertility { return try runFertility(fertility, files) }
         let c = files.config
         let dtypes = Dictionary(uniqueKeysWithValues: files.dtypeHistogram.map { ($0.key.description, $0.value) })
         let family = try files.chatTemplate.map { try ChatTemplate($0).family.rawValue } ?? "none"

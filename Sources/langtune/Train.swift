@@ -19,7 +19,8 @@ struct Train: ParsableCommand {
 
             The output folder gets the adapter (Hugging Face PEFT format: adapter_config.json,
             adapter_model.safetensors), metrics.jsonl, checkpoint/ (for --resume) and, with
-            validation, best/. Ctrl-C saves a checkpoint and stops; --resume continues exactly.
+            validation, best/, and report.html (loss curves; with validation, the base and the
+            trained model's answers to --report-examples questions). Ctrl-C saves a checkpoint and stops; --resume continues exactly.
 
             Examples:
               langtune train --data data/sample/tr_qa.json --output runs/tr
@@ -63,6 +64,8 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("init-adapter"), help: "Start from this PEFT adapter instead of a fresh one.") var initAdapter: String?
     @Option(name: .customLong("export-batches"), help: "Write the exact batches of each step as JSONL and exit (for reference runs).")
     var exportBatches: String?
+    @Option(name: .customLong("report-examples"), help: "Validation questions answered by the base and the trained model for report.html (0: curves only).")
+    var reportExamples: Int = 20
 
     func validate() throws {
         guard method == "lora" else { throw ValidationError("--method \(method) is not available yet (qlora is planned); use lora") }
@@ -75,6 +78,7 @@ struct Train: ParsableCommand {
         if let s = steps, s < 1 { throw ValidationError("--steps must be at least 1") }
         if !(valSplit >= 0 && valSplit < 1) { throw ValidationError("--val-split must be in [0, 1)") }
         if maxSeqLen < 16 { throw ValidationError("--max-seq-len must be at least 16") }
+        if reportExamples < 0 { throw ValidationError("--report-examples must be at least 0") }
         for t in targets.split(separator: ",") where LoRATarget(short: String(t)) == nil {
             throw ValidationError("unknown target \"\(t)\"; use q,k,v,o,gate,up,down")
         }
@@ -170,6 +174,38 @@ struct Train: ParsableCommand {
         lines.append(summary.interrupted ? "interrupted: continue with the same command plus --resume" : "adapter: \(summary.adapterPath)")
         note(lines.joined(separator: "\n"))
         if summary.interrupted { throw ExitCode(130) }
+        try writeReport(lm: lm, validation: valSet, dataOptions: dataOptions, out: out)
+    }
+
+    /// report.html in the output folder: the loss curves and, with a validation set, the base and
+    /// trained model's answers to its first --report-examples questions, side by side.
+    func writeReport(lm: LanguageModel, validation: [TokenizedExample], dataOptions: TrainingDataOptions, out: URL) throws {
+        let curves = TrainingCurves.load(out.appendingPathComponent("metrics.jsonl").path)
+        var columns: [String] = [], metrics: [EvalMetrics] = [], samples: [ReportSample] = []
+        if reportExamples > 0, !validation.isEmpty {
+            let evaluator = Evaluator(options: EvalOptions(data: dataOptions, maxNewTokens: 64, batchSize: 8))
+            let items = Array(evaluator.items(tokenized: validation, tokenizer: lm.tokenizer).prefix(reportExamples))
+            let trained = try LoRAAdapter.load(from: out.path, model: lm.files.config)
+            var runs: [[EvalItemResult]] = []
+            for (label, adapter) in [("base", nil), ("trained", trained)] as [(String, LoRAAdapter?)] {
+                lm.model.adapter = adapter
+                let progress = ProgressLine()
+                runs.append(evaluator.run(items, model: lm) { done, total in progress.update("report: \(label) model, question \(done)/\(total)") })
+                progress.finish()
+                columns.append(label)
+                metrics.append(EvalMetrics.aggregate(items: items, results: runs.last!))
+            }
+            samples = items.indices.map { i in
+                ReportSample(id: items[i].id, question: items[i].question, references: items[i].references,
+                             answers: runs.map { $0[i].prediction }, f1: runs.map { $0[i].f1 })
+            }
+        }
+        let facts = [("model", modelOptions.model), ("data", data), ("method", "LoRA r=\(rank) α=\(alpha)"),
+                     ("validation questions answered", "\(samples.count)"), ("date", Eval.today())]
+        let report = EvalReport(title: "LangTune training run", facts: facts, columns: columns, metrics: metrics,
+                                curves: curves, samples: samples)
+        try AtomicWrite.text(report.html(), to: out.appendingPathComponent("report.html").path)
+        note("report: \(out.appendingPathComponent("report.html").path)")
     }
 
     /// The batches of every step as JSONL (see Tests/Reference/peft_train.py).

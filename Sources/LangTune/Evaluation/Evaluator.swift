@@ -172,6 +172,26 @@ public struct Evaluator: Sendable {
         return Preparation(items: out, dropped: dropped, droppedOrigins: droppedOrigins)
     }
 
+    /// Items from already tokenized examples (a training run's validation set): the prompt is
+    /// everything before the first labelled token, the reference is the decoded answer, and
+    /// the question shown is the end of the decoded prompt.
+    public func items(tokenized: [TokenizedExample], tokenizer: Tokenizer) -> [EvalItem] {
+        tokenized.compactMap { s in
+            // The last labelled run is the answer; everything before it is the prompt.
+            guard let last = s.labels.lastIndex(where: { $0 != TokenizedExample.ignoreIndex }), last >= 1 else { return nil }
+            var first = last
+            while first - 1 >= 1 && s.labels[first - 1] != TokenizedExample.ignoreIndex { first -= 1 }
+            let ids = Array(s.ids[...last].map(Int.init))
+            let answer = tokenizer.decode(Array(ids[first...]), skipSpecialTokens: true).trimmingCharacters(in: .whitespacesAndNewlines)
+            let prompt = tokenizer.decode(Array(ids[..<first]), skipSpecialTokens: true).trimmingCharacters(in: .whitespacesAndNewlines)
+            let tail = prompt.split(separator: "\n").last.map(String.init) ?? prompt
+            return EvalItem(id: Self.shortOrigin(s.origin), origin: s.origin, kind: .qa,
+                            language: options.data.language ?? QAPrompt.detectLanguage(prompt),
+                            question: String(tail.suffix(300)), promptIds: Array(ids[..<first]), answerIds: Array(ids[first...]),
+                            references: [answer])
+        }
+    }
+
     func firstLabel(_ s: TokenizedExample) -> Int? {
         s.labels.indices.first { $0 >= 1 && s.labels[$0] != TokenizedExample.ignoreIndex }
     }

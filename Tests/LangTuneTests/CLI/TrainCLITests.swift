@@ -13,6 +13,22 @@ final class TrainCLITests: XCTestCase {
          "--threads", "2"] + extra
     }
 
+    /// A finished run leaves report.html: the loss curves and the base and trained answers
+    /// to validation questions.
+    func testRunWritesAReport() throws {
+        let model = try AdapterTestSupport.tinyLlama3Folder()
+        let dir = try AdapterTestSupport.tempDir("report")
+        defer { try? FileManager.default.removeItem(at: dir); try? FileManager.default.removeItem(at: model) }
+        let out = dir.appendingPathComponent("run")
+        let r = try CLI.run(["train", "--model", model.path, "--data", sample, "--output", out.path, "--steps", "3", "--batch-size", "2",
+                             "--rank", "2", "--val-split", "0.25", "--eval-every", "3", "--report-examples", "2", "--threads", "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
+        XCTAssertEqual(html.components(separatedBy: "<svg").count - 1, 2, "loss chart and metric bars")
+        XCTAssertTrue(html.contains("<th>base</th><th>trained</th>"))
+        XCTAssertEqual(html.components(separatedBy: "<tr><td>").count - 1, 2 + 9, "2 sample rows and 9 metric rows")
+    }
+
     func testKilledRunResumesToTheSameAdapterBytes() throws {
         let model = try AdapterTestSupport.tinyLlama3Folder()
         let dir = try AdapterTestSupport.tempDir("resume")

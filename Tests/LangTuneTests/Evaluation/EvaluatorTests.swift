@@ -134,3 +134,29 @@ final class EvaluatorTests: XCTestCase {
         XCTAssertNil(TrainingCurves.load(dir.appendingPathComponent("none.jsonl").path))
     }
 }
+
+final class FertilityTests: XCTestCase {
+    func testCountsWordsCharactersAndTokens() throws {
+        let lm = try EvaluatorTests.model()
+        let s = Fertility.measure("Merhaba dünya, 2024!\n中文 text", tokenizer: lm.tokenizer)
+        XCTAssertEqual(s.characters, 18 + 2 + 4)
+        XCTAssertEqual(s.words, 3 + 2 + 1)
+        XCTAssertEqual(s.tokens, lm.tokenizer.encode("Merhaba dünya, 2024!").count + lm.tokenizer.encode("中文 text").count)
+        XCTAssertEqual(s.bytes, "Merhaba dünya, 2024!\n中文 text".utf8.count)
+    }
+
+    /// The built-in English reference is data/fertility/en.txt, and Turkish costs the
+    /// English-centric SmolLM2 tokenizer well over twice the tokens per word.
+    func testFertilityCommandOnTheShippedTranslations() throws {
+        let model = try TestPaths.require(TestPaths.smolLM2GGUF).path
+        let en = try String(contentsOf: TestPaths.repoRoot.appendingPathComponent("data/fertility/en.txt"), encoding: .utf8)
+        XCTAssertEqual(Fertility.englishReference, en.trimmingCharacters(in: .newlines))
+        let r = try CLI.run(["inspect", model, "--fertility", TestPaths.repoRoot.appendingPathComponent("data/fertility/tr.txt").path, "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let j = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(j["language"] as? String, "tr")
+        let ratio = try XCTUnwrap(j["word_ratio"] as? Double)
+        XCTAssertGreaterThan(ratio, 2.5)
+        XCTAssertLessThan(ratio, 5)
+    }
+}
