@@ -2,3 +2,4 @@
 // makes Clang notice when one changes.
 #include "langtune_kernels.h"
 #include "langtune_train.h"
+#include "langtune_quant.h"
