@@ -39,9 +39,9 @@ struct ModelOptions: ParsableArguments {
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
-    func load() throws -> LanguageModel {
+    func load(quantization: FrozenQuantization? = nil) throws -> LanguageModel {
         if let t = threads { setenv("OMP_NUM_THREADS", String(t), 1) }
-        return try LanguageModel(model, adapter: adapter, backend: CPUBackend(threads: Threads(threads)))
+        return try LanguageModel(model, adapter: adapter, backend: CPUBackend(threads: Threads(threads)), quantization: quantization)
     }
 }
 

@@ -35,7 +35,8 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("max-val-examples"), help: "Use only the first N examples of --val-data.") var maxValExamples: Int?
     @Option(name: .customLong("val-data"), help: "Validation data file (same format).") var valData: String?
     @Option(name: .customLong("val-split"), help: "Hold out this fraction of the training data for validation.") var valSplit: Double = 0
-    @Option(help: "Fine-tuning method: lora.") var method: String = "lora"
+    @Option(help: "Fine-tuning method: lora, or qlora (the targeted base weights quantized to NF4).") var method: String = "lora"
+    @Flag(name: .customLong("no-double-quant"), help: "QLoRA: keep the NF4 block scales in float32 instead of 8 bits.") var noDoubleQuant = false
     @Option(help: "LoRA rank.") var rank: Int = 16
     @Option(help: "LoRA alpha (scale = alpha / rank).") var alpha: Double = 32
     @Option(help: "LoRA dropout on the adapted layers' inputs.") var dropout: Double = 0
@@ -68,7 +69,7 @@ struct Train: ParsableCommand {
     var reportExamples: Int = 20
 
     func validate() throws {
-        guard method == "lora" else { throw ValidationError("--method \(method) is not available yet (qlora is planned); use lora") }
+        guard method == "lora" || method == "qlora" else { throw ValidationError("--method must be lora or qlora") }
         guard LRSchedule(rawValue: schedule) != nil else { throw ValidationError("--schedule must be constant, linear or cosine") }
         if let f = format, DatasetFormat(rawValue: f) == nil { throw ValidationError("--format must be squad, alpaca, messages or text") }
         if rank < 1 { throw ValidationError("--rank must be at least 1") }
@@ -106,7 +107,11 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        let lm = try modelOptions.load()
+        let quantization = method == "qlora"
+            ? FrozenQuantization(targets: Set(targets.split(separator: ",").compactMap { LoRATarget(short: String($0)) }),
+                                 doubleQuant: !noDoubleQuant)
+            : nil
+        let lm = try modelOptions.load(quantization: quantization)
         let dataOptions = TrainingDataOptions(maxSeqLen: maxSeqLen, promptTemplate: promptTemplate, language: language, systemPrompt: system)
         let builder = TrainingDataBuilder(tokenizer: lm.tokenizer, template: lm.template, options: dataOptions)
         let fmt = format.flatMap(DatasetFormat.init(rawValue:))
@@ -149,7 +154,7 @@ struct Train: ParsableCommand {
         try enc.encode(opts).write(to: out.appendingPathComponent("train_config.json"), options: .atomic)
 
         note("training: \(trainSet.count) examples, \(trainer.totalSteps) steps of \(batchSize)×\(gradAccum), "
-             + "LoRA r=\(rank) α=\(alpha) on \(opts.lora.targets.map(\.rawValue).joined(separator: ",")) "
+             + "\(method == "qlora" ? "QLoRA (NF4\(noDoubleQuant ? "" : ", double-quantized") base)" : "LoRA") r=\(rank) α=\(alpha) on \(opts.lora.targets.map(\.rawValue).joined(separator: ",")) "
              + "(\(adapter.parameterCount.formatted()) parameters), \(lm.model.backend.name)")
         let stop = StopFlag()
         signal(SIGINT, SIG_IGN)
@@ -200,7 +205,7 @@ struct Train: ParsableCommand {
                              answers: runs.map { $0[i].prediction }, f1: runs.map { $0[i].f1 })
             }
         }
-        let facts = [("model", modelOptions.model), ("data", data), ("method", "LoRA r=\(rank) α=\(alpha)"),
+        let facts = [("model", modelOptions.model), ("data", data), ("method", "\(method == "qlora" ? "QLoRA (NF4)" : "LoRA") r=\(rank) α=\(alpha)"),
                      ("validation questions answered", "\(samples.count)"), ("date", Eval.today())]
         let report = EvalReport(title: "LangTune training run", facts: facts, columns: columns, metrics: metrics,
                                 curves: curves, samples: samples)

@@ -33,12 +33,14 @@ public final class LanguageModel: @unchecked Sendable {
 
     /// Loads `spec` (`default`, a `.gguf` file or a safetensors folder) and,
     /// if given, a PEFT LoRA adapter folder applied on top of it.
-    public init(_ spec: String, adapter: String? = nil, backend: any ComputeBackend = CPUBackend()) throws {
+    /// With `quantization`, the targeted projections are quantized to NF4 at load (QLoRA's frozen base).
+    public init(_ spec: String, adapter: String? = nil, backend: any ComputeBackend = CPUBackend(),
+                quantization: FrozenQuantization? = nil) throws {
         let path = try LangTuneHome.resolve(spec)
         files = try ModelFiles.load(path)
         tokenizer = try Tokenizer(source: files.tokenizer)
         template = try files.chatTemplate.map { try ChatTemplate($0) }
-        model = try LlamaModel(files: files, backend: backend)
+        model = try LlamaModel(files: files, backend: backend, quantization: quantization)
         if let adapter { model.adapter = try LoRAAdapter.load(from: adapter, model: files.config) }
     }
 

@@ -9,6 +9,17 @@ public enum LogitsRequest: Sendable {
     case all
 }
 
+/// How the frozen base is stored for QLoRA: the targeted projections as NF4.
+public struct FrozenQuantization: Sendable, Equatable {
+    public var targets: Set<LoRATarget>
+    /// Double quantization of the NF4 block scales (bitsandbytes' `compress_statistics`).
+    public var doubleQuant: Bool
+    public init(targets: Set<LoRATarget> = Set(LoRATarget.allCases), doubleQuant: Bool = true) {
+        self.targets = targets
+        self.doubleQuant = doubleQuant
+    }
+}
+
 /// One decoder layer's frozen weights.
 struct LlamaLayer: @unchecked Sendable {
     let inputNorm: FloatBuffer
@@ -33,7 +44,7 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// Builds the model from loaded files. Quantized weights are dequantized to
     /// float32 once (GEMM) and kept as blocks for matrix-vector products.
-    public init(files: ModelFiles, backend: any ComputeBackend = CPUBackend()) throws {
+    public init(files: ModelFiles, backend: any ComputeBackend = CPUBackend(), quantization: FrozenQuantization? = nil) throws {
         let c = files.config
         config = c
         self.backend = backend
@@ -43,7 +54,16 @@ public final class LlamaModel: @unchecked Sendable {
         }
         func vec(_ name: String) throws -> FloatBuffer { FloatBuffer(try dequantize(try t(name))) }
         func lin(_ name: String, bias: Bool = false) throws -> LinearWeight {
-            try LinearWeight(try t(name + ".weight"), bias: bias ? try t(name + ".bias") : nil)
+            let w = try t(name + ".weight")
+            let b = bias ? try t(name + ".bias") : nil
+            if let quantization, let target = LoRATarget.allCases.first(where: { name.hasSuffix("." + $0.rawValue) }),
+               quantization.targets.contains(target) {
+                guard w.shape.count == 2 else { throw FormatError(file: files.path, "\(name).weight is not a matrix") }
+                let values = try dequantize(w)
+                return LinearWeight(nf4: NF4Tensor.quantize(values, shape: w.shape, doubleQuant: quantization.doubleQuant),
+                                    bias: try b.map { try dequantize($0) })
+            }
+            return try LinearWeight(w, bias: b)
         }
         embedding = try lin("model.embed_tokens")
         layers = try (0..<c.numLayers).map { i in
@@ -87,7 +107,7 @@ public final class LlamaModel: @unchecked Sendable {
 
         for (t, id) in tokens.enumerated() {
             let row = min(max(id, 0), c.vocabSize - 1)
-            (x.pointer + t * H).update(from: embedding.dense + row * H, count: H)
+            (x.pointer + t * H).update(from: embedding.dense! + row * H, count: H)
         }
         let scale = 1 / Float(hd).squareRoot()
         // One softmax row per head, so threads never share scratch space.

@@ -38,13 +38,15 @@ public struct CPUBackend: ComputeBackend {
 
     public func linear(_ w: LinearWeight, x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>) {
         let n = w.outFeatures, k = w.inFeatures
-        if rows <= 2 {
+        if w.nf4 != nil {
+            w.nf4Forward(x: x, rows: rows, y: y, threads: threads)
+        } else if rows <= 2 {
             for r in 0..<rows { matvec(w, x: x + r * k, y: y + r * n) }
         } else if lt_sgemm_uses_dnnl() != 0 {
-            lt_sgemm_nt(Int64(rows), Int64(n), Int64(k), x, w.dense, y, 0)
+            lt_sgemm_nt(Int64(rows), Int64(n), Int64(k), x, w.dense!, y, 0)
         } else {
             threads.parallelFor(rows, grain: 4) { s, e in
-                lt_sgemm_nt_rows(Int64(s), Int64(e), Int64(n), Int64(k), x, w.dense, y, 0)
+                lt_sgemm_nt_rows(Int64(s), Int64(e), Int64(n), Int64(k), x, w.dense!, y, 0)
             }
         }
         if let b = w.bias {
@@ -77,6 +79,6 @@ public struct CPUBackend: ComputeBackend {
             default: break
             }
         }
-        threads.parallelFor(n, grain: 16) { s, e in lt_matvec_f32(w.dense, x, y, k, Int64(s), Int64(e)) }
+        threads.parallelFor(n, grain: 16) { s, e in lt_matvec_f32(w.dense!, x, y, k, Int64(s), Int64(e)) }
     }
 }

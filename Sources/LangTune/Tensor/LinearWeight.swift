@@ -7,12 +7,14 @@ import CLangTuneKernels
 public final class LinearWeight: @unchecked Sendable {
     public let outFeatures: Int
     public let inFeatures: Int
-    /// Row-major float32 `[out, in]`.
-    public let dense: UnsafePointer<Float>
+    /// Row-major float32 `[out, in]`; nil when the weight is kept as NF4 (QLoRA).
+    public let dense: UnsafePointer<Float>?
+    /// The NF4 form of a QLoRA base weight: products dequantize it tile by tile.
+    public let nf4: NF4Tensor?
     /// Q4_0 / Q4_1 / Q8_0 blocks read directly by `lt_matvec_*`, if the source had them.
     public let blocks: WeightTensor?
     public let bias: FloatBuffer?
-    private let owner: AnyObject
+    private let owner: AnyObject?
 
     /// Builds from a stored tensor, dequantizing to float32 (or pointing at the
     /// mapped file when it already is float32).
@@ -34,6 +36,7 @@ public final class LinearWeight: @unchecked Sendable {
         case .q4_0, .q4_1, .q8_0: blocks = t
         default: blocks = nil
         }
+        nf4 = nil
         if let b = bias {
             guard b.elementCount == outFeatures else {
                 throw FormatError(file: b.name, "bias has \(b.elementCount) values, expected \(outFeatures)")
@@ -53,6 +56,25 @@ public final class LinearWeight: @unchecked Sendable {
         dense = UnsafePointer(buf.pointer)
         owner = buf
         blocks = nil
+        nf4 = nil
         self.bias = bias.map(FloatBuffer.init)
+    }
+
+    /// A frozen weight kept as NF4 (QLoRA's base); no float32 copy is made.
+    public init(nf4 q: NF4Tensor, bias: [Float]? = nil) {
+        precondition(q.shape.count == 2)
+        outFeatures = q.shape[0]
+        inFeatures = q.shape[1]
+        dense = nil
+        nf4 = q
+        blocks = nil
+        owner = nil  // the NF4 arrays live in `nf4`
+        self.bias = bias.map(FloatBuffer.init)
+    }
+
+    /// The weight as float32 `[out, in]`, whatever its storage (merge, export, tests).
+    public func floatValues() -> [Float] {
+        if let dense { return Array(UnsafeBufferPointer(start: dense, count: outFeatures * inFeatures)) }
+        return nf4!.dequantize()
     }
 }

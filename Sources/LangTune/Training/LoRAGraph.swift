@@ -121,8 +121,9 @@ public final class LoRAGraph: @unchecked Sendable {
     /// dx[rows, in] (+)= dy[rows, out] · W
     private func linearBackwardInput(_ w: LinearWeight, _ dy: UnsafePointer<Float>, _ rows: Int,
                                      _ dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        if w.nf4 != nil { return w.nf4BackwardInput(dy: dy, rows: rows, dx: dx, accumulate: accumulate, threads: threads) }
         lt_sgemm(n, n, Int64(rows), Int64(w.inFeatures), Int64(w.outFeatures), 1, dy, Int64(w.outFeatures),
-                 w.dense, Int64(w.inFeatures), accumulate ? 1 : 0, dx, Int64(w.inFeatures))
+                 w.dense!, Int64(w.inFeatures), accumulate ? 1 : 0, dx, Int64(w.inFeatures))
     }
 
     private let n = CChar(UInt8(ascii: "N")), t = CChar(UInt8(ascii: "T"))
@@ -308,7 +309,7 @@ public final class LoRAGraph: @unchecked Sendable {
         let x = FloatBuffer(count: N * H, zeroed: false)
         for (i, id) in batch.ids.enumerated() {
             let row = min(max(Int(id), 0), c.vocabSize - 1)
-            (x.pointer + i * H).update(from: model.embedding.dense + row * H, count: H)
+            (x.pointer + i * H).update(from: model.embedding.dense! + row * H, count: H)
         }
         let keepAll = !checkpointActivations || grads == nil
         var acts: [LayerActivations] = []
