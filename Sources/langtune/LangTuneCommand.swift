@@ -16,7 +16,7 @@ struct LangTuneCommand: ParsableCommand {
               langtune generate --model default --chat --prompt "Türkiye'nin başkenti neresidir?"
               langtune chat --model default
             """,
-        subcommands: [Inspect.self, Tokenize.self, Score.self, Generate.self, Chat.self, Train.self, Eval.self, Merge.self, Demo.self, Bench.self, AdapterInit.self]
+        subcommands: [Inspect.self, Tokenize.self, Score.self, Generate.self, Chat.self, Train.self, Eval.self, Merge.self, Quantize.self, Demo.self, Bench.self, AdapterInit.self]
     )
 }
 
@@ -34,14 +34,19 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Compute precision of activations. Only f32 exists today.")
     var dtype: String = "f32"
 
+    @Option(name: .long, help: "Run the base with its projections quantized to nf4 (the base a QLoRA adapter was trained on).")
+    var quantize: String?
+
     func validate() throws {
         if dtype != "f32" { throw ValidationError("--dtype \(dtype) is not available yet; use f32") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if let q = quantize, q != "nf4" { throw ValidationError("--quantize must be nf4") }
     }
 
     func load(quantization: FrozenQuantization? = nil) throws -> LanguageModel {
         if let t = threads { setenv("OMP_NUM_THREADS", String(t), 1) }
-        return try LanguageModel(model, adapter: adapter, backend: CPUBackend(threads: Threads(threads)), quantization: quantization)
+        let q = quantization ?? (quantize == "nf4" ? FrozenQuantization() : nil)
+        return try LanguageModel(model, adapter: adapter, backend: CPUBackend(threads: Threads(threads)), quantization: q)
     }
 }
 

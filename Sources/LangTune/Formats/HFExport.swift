@@ -81,7 +81,12 @@ extension ModelExporter {
     /// `model.safetensors` (HF tensor names, `lm_head` only when untied, all in
     /// `dtype`), `generation_config.json` and the tokenizer files. Each file is
     /// replaced atomically.
-    public func writeHF(to dir: String, dtype: DType) throws {
+    ///
+    /// With `quantization`, the targeted projections are written as bitsandbytes NF4 layers
+    /// (`weight` packed codes, `weight.absmax`, `weight.quant_map`, `weight.nested_absmax`,
+    /// `weight.nested_quant_map`, `weight.quant_state.bitsandbytes__nf4`) and `config.json` gets
+    /// the `quantization_config` transformers needs to load them with bitsandbytes.
+    public func writeHF(to dir: String, dtype: DType, quantization: FrozenQuantization? = nil) throws {
         guard let torchDtype = Self.torchName(dtype) else {
             throw FormatError(file: dir, "a Hugging Face export stores F32, F16 or BF16 weights, not \(dtype)")
         }
@@ -120,14 +125,100 @@ extension ModelExporter {
         for (name, shape) in exportedTensorNames {
             let exporter = self
             do {
-                try st.addTensor(name: name, shape: shape, dtype: dtype) { try Self.encode(try exporter.values(name), as: dtype, name: name) }
+                if let quantization, shape.count == 2, Self.isTarget(name, quantization) {
+                    try Self.addNF4(&st, name: name, shape: shape, dtypeName: torchDtype, doubleQuant: quantization.doubleQuant) {
+                        try exporter.values(name)
+                    }
+                } else {
+                    try st.addTensor(name: name, shape: shape, dtype: dtype) { try Self.encode(try exporter.values(name), as: dtype, name: name) }
+                }
             } catch let e as FormatError {
                 throw FormatError(file: path("model.safetensors"), e.problem)
             }
         }
         try st.write(to: path("model.safetensors"))
-        try AtomicFileWriter.write(bytes: c.hfConfigJSON(torchDtype: torchDtype).serialized(), to: path("config.json"))
+        var config = c.hfConfigJSON(torchDtype: torchDtype)
+        if let quantization, case .object(var members) = config {
+            members.append(("quantization_config", Self.bitsAndBytesConfig(quantization, computeDtype: torchDtype)))
+            config = .object(members)
+        }
+        try AtomicFileWriter.write(bytes: config.serialized(), to: path("config.json"))
         for (name, bytes) in extra { try AtomicFileWriter.write(bytes: bytes, to: path(name)) }
+    }
+
+    static func isTarget(_ name: String, _ q: FrozenQuantization) -> Bool {
+        q.targets.contains { name.hasSuffix(".\($0.rawValue).weight") }
+    }
+
+    /// bitsandbytes' state dict of one 4-bit layer (`Linear4bit._save_to_state_dict`,
+    /// `QuantState.as_dict(packed=True)`). The packed codes are written as `[count / 2, 1]` uint8.
+    static func addNF4(_ st: inout SafetensorsStreamWriter, name: String, shape: [Int], dtypeName: String, doubleQuant: Bool,
+                       values: @escaping () throws -> [Float]) throws {
+        // Quantize once, on first use by whichever tensor of the layer is written first.
+        final class Lazy: @unchecked Sendable {
+            var q: NF4Tensor?
+            let make: () throws -> [Float]
+            let shape: [Int]
+            let doubleQuant: Bool
+            init(_ make: @escaping () throws -> [Float], _ shape: [Int], _ dq: Bool) { self.make = make; self.shape = shape; doubleQuant = dq }
+            func get() throws -> NF4Tensor {
+                if let q { return q }
+                let v = NF4Tensor.quantize(try make(), shape: shape, doubleQuant: doubleQuant)
+                q = v
+                return v
+            }
+        }
+        let lazy = Lazy(values, shape, doubleQuant)
+        let count = shape.reduce(1, *)
+        let blocks = (count + 63) / 64
+        func f32(_ a: [Float]) -> [UInt8] { a.withUnsafeBytes { Array($0) } }
+        try st.addTensor(name: name, shape: [(count + 1) / 2, 1], dtype: .u8) { try lazy.get().packed }
+        try st.addTensor(name: name + ".quant_map", shape: [16], dtype: .f32) { f32(BitsAndBytes.nf4Code) }
+        var state: [(String, JSONText)] = [("quant_type", .string("nf4")), ("blocksize", .int(64)), ("dtype", .string(dtypeName)),
+                                           ("shape", .array(shape.map { .int($0) }))]
+        if doubleQuant {
+            let nested = (blocks + 255) / 256
+            try st.addTensor(name: name + ".absmax", shape: [blocks], dtype: .u8) {
+                guard case .double(let codes, _, _, _) = try lazy.get().scales else { return [] }
+                return codes
+            }
+            try st.addTensor(name: name + ".nested_absmax", shape: [nested], dtype: .f32) {
+                guard case .double(_, let n, _, _) = try lazy.get().scales else { return [] }
+                return f32(n)
+            }
+            try st.addTensor(name: name + ".nested_quant_map", shape: [256], dtype: .f32) { f32(BitsAndBytes.dynamicMap) }
+            // The offset is only known after quantizing; the state tensor's length depends on it,
+            // so the layer is quantized now (the other producers reuse it).
+            guard case .double(_, _, let offset, _) = try lazy.get().scales else { return }
+            state += [("nested_blocksize", .int(256)), ("nested_dtype", .string("float32")), ("nested_offset", .double(Double(offset)))]
+        } else {
+            try st.addTensor(name: name + ".absmax", shape: [blocks], dtype: .f32) {
+                guard case .plain(let a) = try lazy.get().scales else { return [] }
+                return f32(a)
+            }
+        }
+        let json = Array(Self.pythonJSON(.object(state)).utf8)
+        try st.addTensor(name: name + ".quant_state.bitsandbytes__nf4", shape: [json.count], dtype: .u8) { json }
+    }
+
+    /// `json.dumps` spelling: `{"a": 1, "b": [1, 2]}`.
+    static func pythonJSON(_ v: JSONText) -> String {
+        switch v {
+        case .object(let m): return "{" + m.map { "\"\($0.0)\": " + pythonJSON($0.1) }.joined(separator: ", ") + "}"
+        case .array(let a): return "[" + a.map(pythonJSON).joined(separator: ", ") + "]"
+        default: return String(decoding: v.serialized(indent: 0), as: UTF8.self)
+        }
+    }
+
+    static func bitsAndBytesConfig(_ q: FrozenQuantization, computeDtype: String) -> JSONText {
+        .object([
+            ("_load_in_4bit", .bool(true)), ("_load_in_8bit", .bool(false)),
+            ("bnb_4bit_compute_dtype", .string(computeDtype)), ("bnb_4bit_quant_storage", .string("uint8")),
+            ("bnb_4bit_quant_type", .string("nf4")), ("bnb_4bit_use_double_quant", .bool(q.doubleQuant)),
+            ("llm_int8_enable_fp32_cpu_offload", .bool(false)), ("llm_int8_has_fp16_weight", .bool(false)),
+            ("llm_int8_skip_modules", .null), ("llm_int8_threshold", .double(6)),
+            ("load_in_4bit", .bool(true)), ("load_in_8bit", .bool(false)), ("quant_method", .string("bitsandbytes")),
+        ])
     }
 
     /// generation_config.json from the config's BOS/EOS and the source's sampling defaults.
