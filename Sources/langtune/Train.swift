@@ -37,6 +37,8 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("val-split"), help: "Hold out this fraction of the training data for validation.") var valSplit: Double = 0
     @Option(help: "Fine-tuning method: lora, or qlora (the targeted base weights quantized to NF4).") var method: String = "lora"
     @Flag(name: .customLong("no-double-quant"), help: "QLoRA: keep the NF4 block scales in float32 instead of 8 bits.") var noDoubleQuant = false
+    @Option(name: .customLong("qlora-base"), help: "QLoRA frozen base: nf4 (re-quantize, bitsandbytes' NF4), or source (keep a GGUF's own blocks, no second quantization error).")
+    var qloraBase: String = "nf4"
     @Option(help: "LoRA rank.") var rank: Int = 16
     @Option(help: "LoRA alpha (scale = alpha / rank).") var alpha: Double = 32
     @Option(help: "LoRA dropout on the adapted layers' inputs.") var dropout: Double = 0
@@ -70,6 +72,7 @@ struct Train: ParsableCommand {
 
     func validate() throws {
         guard method == "lora" || method == "qlora" else { throw ValidationError("--method must be lora or qlora") }
+        guard qloraBase == "nf4" || qloraBase == "source" else { throw ValidationError("--qlora-base must be nf4 or source") }
         guard LRSchedule(rawValue: schedule) != nil else { throw ValidationError("--schedule must be constant, linear or cosine") }
         if let f = format, DatasetFormat(rawValue: f) == nil { throw ValidationError("--format must be squad, alpaca, messages or text") }
         if rank < 1 { throw ValidationError("--rank must be at least 1") }
@@ -109,7 +112,7 @@ struct Train: ParsableCommand {
     func run() throws {
         let quantization = method == "qlora"
             ? FrozenQuantization(targets: Set(targets.split(separator: ",").compactMap { LoRATarget(short: String($0)) }),
-                                 doubleQuant: !noDoubleQuant)
+                                 doubleQuant: !noDoubleQuant, keepSourceBlocks: qloraBase == "source")
             : nil
         let lm = try modelOptions.load(quantization: quantization)
         let dataOptions = TrainingDataOptions(maxSeqLen: maxSeqLen, promptTemplate: promptTemplate, language: language, systemPrompt: system)
@@ -154,7 +157,7 @@ struct Train: ParsableCommand {
         try enc.encode(opts).write(to: out.appendingPathComponent("train_config.json"), options: .atomic)
 
         note("training: \(trainSet.count) examples, \(trainer.totalSteps) steps of \(batchSize)×\(gradAccum), "
-             + "\(method == "qlora" ? "QLoRA (NF4\(noDoubleQuant ? "" : ", double-quantized") base)" : "LoRA") r=\(rank) α=\(alpha) on \(opts.lora.targets.map(\.rawValue).joined(separator: ",")) "
+             + "\(method == "qlora" ? (qloraBase == "source" ? "QLoRA (the file's own quantized blocks as base)" : "QLoRA (NF4\(noDoubleQuant ? "" : ", double-quantized") base)") : "LoRA") r=\(rank) α=\(alpha) on \(opts.lora.targets.map(\.rawValue).joined(separator: ",")) "
              + "(\(adapter.parameterCount.formatted()) parameters), \(lm.model.backend.name)")
         let stop = StopFlag()
         signal(SIGINT, SIG_IGN)

@@ -88,7 +88,7 @@ public struct EvalReport: Sendable {
         body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC",sans-serif;margin:24px auto;max-width:1100px;color:#1f2933;padding:0 16px}
         h1{font-size:24px;margin-bottom:4px} h2{font-size:18px;margin-top:32px;border-bottom:1px solid #e4e7eb;padding-bottom:4px}
         .facts{color:#52606d;font-size:14px} .facts b{color:#1f2933}
-        table{border-collapse:collapse;font-size:14px;width:100%} td,th{border:1px solid #e4e7eb;padding:6px 8px;vertical-align:top;text-align:left}
+        table{border-collapse:collapse;font-size:14px;width:100%} td,th{border:1px solid #e4e7eb;padding:6px 8px;vertical-align:top;text-align:left;overflow-wrap:anywhere}
         th{background:#f5f7fa} td.num{text-align:right;font-variant-numeric:tabular-nums}
         .legend span{display:inline-block;margin-right:16px;font-size:13px} .sw{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}
         .muted{color:#9aa5b1} .small{font-size:12px}
@@ -179,7 +179,11 @@ public struct EvalReport: Sendable {
     }
 
     func sampleTable() -> String {
-        var s = "<table><tr><th>question</th><th>reference</th>" + columns.map { "<th>\(esc($0))</th>" }.joined() + "</tr>\n"
+        // Fixed layout: answers share the width evenly, however short one model's answers are.
+        let answerWidth = columns.isEmpty ? 0 : 50 / columns.count
+        var s = "<table style=\"table-layout:fixed\"><colgroup><col style=\"width:30%\"><col style=\"width:20%\">"
+            + columns.map { _ in "<col style=\"width:\(answerWidth)%\">" }.joined() + "</colgroup>"
+        s += "<tr><th>question</th><th>reference</th>" + columns.map { "<th>\(esc($0))</th>" }.joined() + "</tr>\n"
         for r in samples {
             s += "<tr><td>\(esc(r.question))<div class=\"muted small\">\(esc(r.id))</div></td><td>\(esc(r.references.joined(separator: " | ")))</td>"
             for (i, a) in r.answers.enumerated() {

@@ -1,15 +1,14 @@
 import CLangTuneKernels
 import Foundation
 
-/// Matrix products with an NF4 weight: the weight is dequantized one tile of output rows at a
-/// time into a float32 buffer of about 2 MB (threads split the tile), which the GEMM then reads;
-/// the whole float32 matrix never exists.
+/// Matrix products with a weight that has no float32 copy (NF4, or a GGUF's own blocks): the
+/// weight is dequantized one tile of output rows at a time into a float32 buffer of about 2 MB
+/// (threads split the tile), which the GEMM then reads; the whole float32 matrix never exists.
 extension LinearWeight {
     /// Output rows per tile for an input width of `k`.
     static func nf4TileRows(out: Int, k: Int) -> Int { max(8, min(out, (512 * 1024) / max(k, 1))) }
 
     private func withTiles(threads: Threads, _ body: (_ j0: Int, _ rows: Int, _ tile: UnsafePointer<Float>) -> Void) {
-        let q = nf4!
         let k = inFeatures
         let tileRows = Self.nf4TileRows(out: outFeatures, k: k)
         let buf = FloatBuffer(count: tileRows * k, zeroed: false)
@@ -18,7 +17,7 @@ extension LinearWeight {
             let tr = min(tileRows, outFeatures - j0)
             let base = j0
             threads.parallelFor(tr, grain: max(1, 16_384 / k)) { s, e in
-                q.dequantize((base + s) * k, (base + e) * k, into: buf.pointer + s * k)
+                self.dequantizeRows(base + s, base + e, into: buf.pointer + s * k)
             }
             body(j0, tr, buf.pointer)
             j0 += tr

@@ -14,9 +14,13 @@ public struct FrozenQuantization: Sendable, Equatable {
     public var targets: Set<LoRATarget>
     /// Double quantization of the NF4 block scales (bitsandbytes' `compress_statistics`).
     public var doubleQuant: Bool
-    public init(targets: Set<LoRATarget> = Set(LoRATarget.allCases), doubleQuant: Bool = true) {
+    /// Keep a GGUF's own quantized blocks (Q4_0, Q4_1, Q8_0, K-quants …) as the frozen weights instead
+    /// of re-quantizing them to NF4 (no second quantization error); float sources still become NF4.
+    public var keepSourceBlocks: Bool
+    public init(targets: Set<LoRATarget> = Set(LoRATarget.allCases), doubleQuant: Bool = true, keepSourceBlocks: Bool = false) {
         self.targets = targets
         self.doubleQuant = doubleQuant
+        self.keepSourceBlocks = keepSourceBlocks
     }
 }
 
@@ -59,6 +63,7 @@ public final class LlamaModel: @unchecked Sendable {
             if let quantization, let target = LoRATarget.allCases.first(where: { name.hasSuffix("." + $0.rawValue) }),
                quantization.targets.contains(target) {
                 guard w.shape.count == 2 else { throw FormatError(file: files.path, "\(name).weight is not a matrix") }
+                if quantization.keepSourceBlocks, w.dtype.isQuantized, b == nil { return try LinearWeight(blocksOnly: w) }
                 let values = try dequantize(w)
                 return LinearWeight(nf4: NF4Tensor.quantize(values, shape: w.shape, doubleQuant: quantization.doubleQuant),
                                     bias: try b.map { try dequantize($0) })

@@ -38,7 +38,7 @@ public struct CPUBackend: ComputeBackend {
 
     public func linear(_ w: LinearWeight, x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>) {
         let n = w.outFeatures, k = w.inFeatures
-        if w.nf4 != nil {
+        if w.dense == nil && !(rows <= 2 && quantizedMatvec && w.blocks.map { [.q4_0, .q4_1, .q8_0].contains($0.dtype) } == true) {
             w.nf4Forward(x: x, rows: rows, y: y, threads: threads)
         } else if rows <= 2 {
             for r in 0..<rows { matvec(w, x: x + r * k, y: y + r * n) }

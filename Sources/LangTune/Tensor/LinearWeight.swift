@@ -72,9 +72,41 @@ public final class LinearWeight: @unchecked Sendable {
         self.bias = bias.map(FloatBuffer.init)
     }
 
+    /// A frozen weight kept in its file's own quantized blocks (any GGUF block type LangTune
+    /// dequantizes); products dequantize tiles of rows, no float32 copy is made.
+    public init(blocksOnly t: WeightTensor) throws {
+        guard t.shape.count == 2, t.dtype.isQuantized, t.cols % t.dtype.blockSize == 0 else {
+            throw FormatError(file: t.name, "keeping \(t.dtype) blocks needs a 2-D quantized weight in whole blocks")
+        }
+        guard t.dtype.byteCount(elements: t.elementCount) == t.byteCount, t.offset >= 0, t.offset + t.byteCount <= t.storage.count else {
+            throw FormatError(file: t.name, "\(t.byteCount) bytes do not hold \(t.shape) \(t.dtype) values inside its file")
+        }
+        outFeatures = t.shape[0]
+        inFeatures = t.shape[1]
+        dense = nil
+        nf4 = nil
+        blocks = t
+        owner = t.storage
+        bias = nil
+    }
+
     /// The weight as float32 `[out, in]`, whatever its storage (merge, export, tests).
     public func floatValues() -> [Float] {
         if let dense { return Array(UnsafeBufferPointer(start: dense, count: outFeatures * inFeatures)) }
-        return nf4!.dequantize()
+        if let nf4 { return nf4.dequantize() }
+        var out = [Float](repeating: 0, count: outFeatures * inFeatures)
+        out.withUnsafeMutableBufferPointer { dequantizeRows(0, outFeatures, into: $0.baseAddress!) }
+        return out
+    }
+
+    /// Rows [r0, r1) as float32 into `out` (tiles of a weight without a float32 copy).
+    func dequantizeRows(_ r0: Int, _ r1: Int, into out: UnsafeMutablePointer<Float>) {
+        let k = inFeatures
+        if let nf4 { return nf4.dequantize(r0 * k, r1 * k, into: out) }
+        if let dense { out.update(from: dense + r0 * k, count: (r1 - r0) * k); return }
+        let t = blocks!
+        let rowBytes = k / t.dtype.blockSize * t.dtype.bytesPerBlock
+        let base = t.bytes.baseAddress!
+        for r in r0..<r1 { dequantizeRow(t.dtype, base + r * rowBytes, out + (r - r0) * k, count: k) }
     }
 }

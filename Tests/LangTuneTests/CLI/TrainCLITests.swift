@@ -29,6 +29,29 @@ final class TrainCLITests: XCTestCase {
         XCTAssertEqual(html.components(separatedBy: "<tr><td>").count - 1, 2 + 9, "2 sample rows and 9 metric rows")
     }
 
+    /// QLoRA on the tiny model: both frozen-base choices train and write a normal PEFT adapter;
+    /// a safetensors (float) source has no blocks of its own, so `source` quantizes it to NF4 too.
+    func testQLoRARunsWriteAdapters() throws {
+        let model = try AdapterTestSupport.tinyLlama3Folder()
+        let dir = try AdapterTestSupport.tempDir("qlora")
+        defer { try? FileManager.default.removeItem(at: dir); try? FileManager.default.removeItem(at: model) }
+        for base in ["nf4", "source"] {
+            let out = dir.appendingPathComponent(base)
+            let r = try CLI.run(["train", "--model", model.path, "--data", sample, "--output", out.path, "--steps", "2", "--batch-size", "2",
+                                 "--rank", "2", "--method", "qlora", "--qlora-base", base, "--threads", "2"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertTrue(r.stderr.contains("QLoRA"), r.stderr)
+            let lines = try String(contentsOf: out.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+            let last = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as? [String: Any])
+            XCTAssertTrue((last["loss"] as? Double)?.isFinite ?? false)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("adapter_model.safetensors").path))
+        }
+        let bad = try CLI.run(["train", "--model", model.path, "--data", sample, "--output", dir.appendingPathComponent("x").path,
+                               "--method", "qlora", "--qlora-base", "int3"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--qlora-base must be nf4 or source"), bad.stderr)
+    }
+
     func testKilledRunResumesToTheSameAdapterBytes() throws {
         let model = try AdapterTestSupport.tinyLlama3Folder()
         let dir = try AdapterTestSupport.tempDir("resume")

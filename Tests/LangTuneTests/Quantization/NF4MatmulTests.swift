@@ -69,4 +69,34 @@ final class NF4MatmulTests: XCTestCase {
         XCTAssertTrue(layer.down.nf4?.doubleQuantized ?? false)
         XCTAssertNotNil(q.model.embedding.dense, "embeddings stay float")
     }
+
+    /// `--qlora-base source`: the GGUF's own Q4_1/Q8_0 blocks as the frozen weights give exactly the
+    /// float model (the same values), with no float32 copy of the projections.
+    func testSourceBlocksBaseEqualsTheFloatModel() throws {
+        let path = try TestPaths.require(TestPaths.smolLM2GGUF).path
+        let full = try LanguageModel(path)
+        let kept = try LanguageModel(path, quantization: FrozenQuantization(keepSourceBlocks: true))
+        XCTAssertNil(kept.model.layers[0].q.dense)
+        XCTAssertNotNil(kept.model.layers[0].q.blocks)
+        let ids = try full.promptIds("中国的首都是哪里？", chat: true)
+        let a = full.model.forward(ids, cache: KVCache(config: full.model.config, capacity: ids.count), logits: .last)
+        let b = kept.model.forward(ids, cache: KVCache(config: kept.model.config, capacity: ids.count), logits: .last)
+        let scale = a.map(abs).max()!
+        XCTAssertLessThan(zip(a, b).map { abs($0 - $1) }.max()! / scale, 1e-5)
+        // Backward through the kept blocks: dx = dy · W against the float matrix.
+        let w = kept.model.layers[2].down, dense = full.model.layers[2].down
+        var rng = SplitMix64(seed: 99)
+        let rows = 3
+        let dy = (0..<(rows * w.outFeatures)).map { _ in Float(rng.nextDouble() * 2 - 1) }
+        var dx = [Float](repeating: 0, count: rows * w.inFeatures), ref = dx
+        dy.withUnsafeBufferPointer { d in
+            dx.withUnsafeMutableBufferPointer { w.nf4BackwardInput(dy: d.baseAddress!, rows: rows, dx: $0.baseAddress!, accumulate: false, threads: Threads(2)) }
+            ref.withUnsafeMutableBufferPointer {
+                lt_sgemm(CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "N")), Int64(rows), Int64(w.inFeatures), Int64(w.outFeatures), 1,
+                         d.baseAddress!, Int64(w.outFeatures), dense.dense!, Int64(w.inFeatures), 0, $0.baseAddress!, Int64(w.inFeatures))
+            }
+        }
+        let s = ref.map(abs).max()!
+        XCTAssertLessThan(zip(dx, ref).map { abs($0 - $1) }.max()! / s, 1e-5)
+    }
 }
