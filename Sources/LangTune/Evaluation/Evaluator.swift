@@ -247,8 +247,10 @@ public struct Evaluator: Sendable {
             }
             let generated = greedyDecode(lm, caches: caches, firstLogits: logits, stops: stops)
             for (k, i) in group.enumerated() {
-                let text = lm.tokenizer.decode(generated[k], skipSpecialTokens: true)
-                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                var text = lm.tokenizer.decode(generated[k], skipSpecialTokens: true)
+                // An answer cut by --max-new-tokens can end inside a UTF-8 sequence; drop the partial character.
+                while text.unicodeScalars.last == "\u{FFFD}" { text.unicodeScalars.removeLast() }
+                text = text.trimmingCharacters(in: .whitespacesAndNewlines)
                 var r = EvalMetrics.score(prediction: text, item: items[i])
                 r.nll = partial[k].nll
                 r.tokens = partial[k].tokens
