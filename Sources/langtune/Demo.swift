@@ -83,9 +83,43 @@ struct Demo: ParsableCommand {
             print("   base:      \(oneLine(base))")
             print("   adapted:   \(oneLine(tuned))\n")
         }
+        try writeReport(held: held, lm: lm, adapter: adapter, out: out)
+    }
+
+    /// Scores base and adapted answers to the held-out questions and writes OUT/report.html.
+    func writeReport(held: [RawExample], lm: LanguageModel, adapter: LoRAAdapter, out: URL) throws {
+        var data = TrainingDataOptions()
+        data.labelAllAssistantTurns = false
+        let evaluator = Evaluator(options: EvalOptions(data: data, maxNewTokens: maxTokens, batchSize: 8))
+        let items = try evaluator.items(held, model: lm).items
+        guard !items.isEmpty else { return }
+        lm.model.adapter = nil
+        let base = evaluator.run(items, model: lm)
+        lm.model.adapter = adapter
+        let tuned = evaluator.run(items, model: lm)
+        let metrics = [EvalMetrics.aggregate(items: items, results: base), EvalMetrics.aggregate(items: items, results: tuned)]
+        func f(_ v: Double?) -> String { v.map { String(format: "%.1f", $0) } ?? "–" }
+        print("held-out questions: \(items.count)        base   adapted")
+        for (name, kp) in [("exact match", \EvalMetrics.exactMatch), ("F1", \EvalMetrics.f1), ("chrF", \EvalMetrics.chrf),
+                           ("language fidelity", \EvalMetrics.languageFidelity), ("answer perplexity", \EvalMetrics.perplexity)] {
+            print(name.padding(toLength: 28, withPad: " ", startingAt: 0)
+                  + f(metrics[0][keyPath: kp]).padding(toLength: 7, withPad: " ", startingAt: 0) + f(metrics[1][keyPath: kp]))
+        }
+        let samples = items.indices.map { i in
+            ReportSample(id: items[i].id, question: items[i].question, references: items[i].references,
+                         answers: [base[i].prediction, tuned[i].prediction], f1: [base[i].f1, tuned[i].f1])
+        }
+        let report = EvalReport(title: "LangTune demo", facts: [("model", modelOptions.model), ("data", sample), ("date", Eval.today())],
+                                columns: ["base", "adapted"], metrics: metrics,
+                                curves: TrainingCurves.load(out.appendingPathComponent("metrics.jsonl").path), samples: samples)
+        let path = out.appendingPathComponent("report.html").path
+        try AtomicWrite.text(report.html(), to: path)
+        print("\nreport: \(path)")
     }
 
     func oneLine(_ s: String) -> String {
-        s.replacingOccurrences(of: "\n", with: " ").trimmingCharacters(in: .whitespaces)
+        var t = s
+        while t.unicodeScalars.last == "\u{FFFD}" { t.unicodeScalars.removeLast() }  // a character cut by --max-tokens
+        return t.replacingOccurrences(of: "\n", with: " ").trimmingCharacters(in: .whitespaces)
     }
 }
