@@ -20,13 +20,20 @@ static inline int bucket(const float *bounds, int nb, float v) {
     return lo;
 }
 
-/// Scaled values of one block as bitsandbytes computes them: full blocks multiply by the
-/// reciprocal of absmax, the tail block divides by it.
-static float block_absmax(const float *x, int64_t len) {
-    float m = 0.0f;
-    for (int64_t i = 0; i < len; i++) { float a = fabsf(x[i]); if (a > m) m = a; }
-    return m;
-}
+/// Codes of one block [s, e) as bitsandbytes computes them: absmax stored, values scaled by
+/// absmax (clamped to 1e-38) and clamped to [-1, 1]; full blocks multiply by the reciprocal, the tail
+/// block divides. `emit(i, code)` receives each code.
+#define LT_BLOCK_CODES(x, s, e, is_full, absmax_slot, bounds, nb, emit)                    \
+    do {                                                                                     \
+        float am_ = 0.0f;                                                                    \
+        for (int64_t i_ = (s); i_ < (e); i_++) { float a_ = fabsf((x)[i_]); if (a_ > am_) am_ = a_; } \
+        *(absmax_slot) = am_;                                                                \
+        float c_ = am_ > 1e-38f ? am_ : 1e-38f, inv_ = 1.0f / c_;                             \
+        for (int64_t i = (s); i < (e); i++) {                                                \
+            float v_ = (is_full) ? clamp1((x)[i] * inv_) : clamp1((x)[i] / c_);               \
+            emit(i, bucket((bounds), (nb), v_));                                             \
+        }                                                                                    \
+    } while (0)
 
 void lt_nf4_quantize(const float *x, int64_t n, int64_t blocksize, uint8_t *packed, float *absmax) {
     float bounds[15];
@@ -35,18 +42,12 @@ void lt_nf4_quantize(const float *x, int64_t n, int64_t blocksize, uint8_t *pack
     int64_t full = n / blocksize;
     int64_t npacked = (n + 1) / 2;
     for (int64_t i = 0; i < npacked; i++) packed[i] = 0;
+#define LT_PACK(i, q) (((i) & 1) == 0 ? (packed[(i) >> 1] |= (uint8_t)((q) << 4)) : (packed[(i) >> 1] |= (uint8_t)(q)))
     for (int64_t b = 0; b < nblocks; b++) {
         int64_t s = b * blocksize, e = s + blocksize < n ? s + blocksize : n;
-        float am = block_absmax(x + s, e - s);
-        absmax[b] = am;
-        float c = am > 1e-38f ? am : 1e-38f;
-        float inv = 1.0f / c;
-        for (int64_t i = s; i < e; i++) {
-            float v = b < full ? clamp1(x[i] * inv) : clamp1(x[i] / c);
-            uint8_t q = (uint8_t)bucket(bounds, 15, v);
-            if ((i & 1) == 0) packed[i >> 1] |= (uint8_t)(q << 4); else packed[i >> 1] |= q;
-        }
+        LT_BLOCK_CODES(x, s, e, b < full, &absmax[b], bounds, 15, LT_PACK);
     }
+#undef LT_PACK
     if (n & 1) packed[n >> 1] |= (uint8_t)bucket(bounds, 15, 0.0f);  // bnb pads the scaled values with 0
 }
 
@@ -55,17 +56,12 @@ void lt_blockwise8_quantize(const float *x, int64_t n, int64_t blocksize, const 
     float bounds[255];
     for (int i = 0; i < 255; i++) bounds[i] = (map256[i] + map256[i + 1]) / 2.0f;
     int64_t nblocks = (n + blocksize - 1) / blocksize, full = n / blocksize;
+#define LT_STORE(i, q) (codes[i] = (uint8_t)(q))
     for (int64_t b = 0; b < nblocks; b++) {
         int64_t s = b * blocksize, e = s + blocksize < n ? s + blocksize : n;
-        float am = block_absmax(x + s, e - s);
-        absmax[b] = am;
-        float c = am > 1e-38f ? am : 1e-38f;
-        float inv = 1.0f / c;
-        for (int64_t i = s; i < e; i++) {
-            float v = b < full ? clamp1(x[i] * inv) : clamp1(x[i] / c);
-            codes[i] = (uint8_t)bucket(bounds, 255, v);
-        }
+        LT_BLOCK_CODES(x, s, e, b < full, &absmax[b], bounds, 255, LT_STORE);
     }
+#undef LT_STORE
 }
 
 void lt_nf4_block_scales(const float *absmax, const uint8_t *absmax_codes, const float *nested_absmax,

@@ -54,12 +54,7 @@ extension LlamaModel {
             }
             project(layer.o, .o, layer: li, x: att.pointer, rows: B, y: tmp.pointer)
             for i in 0..<(B * H) { x.pointer[i] += tmp.pointer[i] }
-            for b in 0..<B { lt_rmsnorm(x.pointer + b * H, layer.postAttentionNorm.pointer, h.pointer + b * H, Int64(H), c.rmsNormEps) }
-            project(layer.gate, .gate, layer: li, x: h.pointer, rows: B, y: g.pointer)
-            project(layer.up, .up, layer: li, x: h.pointer, rows: B, y: u.pointer)
-            lt_swiglu(g.pointer, u.pointer, g.pointer, Int64(B * I))
-            project(layer.down, .down, layer: li, x: g.pointer, rows: B, y: tmp.pointer)
-            for i in 0..<(B * H) { x.pointer[i] += tmp.pointer[i] }
+            mlpResidual(layer, li, x: x, h: h, g: g, u: u, tmp: tmp, rows: B)
         }
         for cache in caches { cache.length += 1 }
         for b in 0..<B { lt_rmsnorm(x.pointer + b * H, finalNorm.pointer, h.pointer + b * H, Int64(H), c.rmsNormEps) }

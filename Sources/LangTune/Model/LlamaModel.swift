@@ -139,12 +139,7 @@ public final class LlamaModel: @unchecked Sendable {
             project(layer.o, .o, layer: li, x: att.pointer, rows: T, y: tmp.pointer)
             for i in 0..<(T * H) { x.pointer[i] += tmp.pointer[i] }
 
-            for t in 0..<T { lt_rmsnorm(x.pointer + t * H, layer.postAttentionNorm.pointer, h.pointer + t * H, Int64(H), c.rmsNormEps) }
-            project(layer.gate, .gate, layer: li, x: h.pointer, rows: T, y: g.pointer)
-            project(layer.up, .up, layer: li, x: h.pointer, rows: T, y: u.pointer)
-            lt_swiglu(g.pointer, u.pointer, g.pointer, Int64(T * I))
-            project(layer.down, .down, layer: li, x: g.pointer, rows: T, y: tmp.pointer)
-            for i in 0..<(T * H) { x.pointer[i] += tmp.pointer[i] }
+            mlpResidual(layer, li, x: x, h: h, g: g, u: u, tmp: tmp, rows: T)
         }
         cache.length = p0 + T
 
@@ -158,6 +153,20 @@ public final class LlamaModel: @unchecked Sendable {
             backend.linear(lmHead, x: h.pointer, rows: rows, y: o.baseAddress!)
         }
         return out
+    }
+
+    /// The MLP half of a layer on `rows` rows: x += down(silu(gate(n)) · up(n)), n = RMSNorm(x).
+    func mlpResidual(_ layer: LlamaLayer, _ li: Int, x: FloatBuffer, h: FloatBuffer, g: FloatBuffer, u: FloatBuffer,
+                     tmp: FloatBuffer, rows: Int) {
+        let H = config.hiddenSize
+        for t in 0..<rows {
+            lt_rmsnorm(x.pointer + t * H, layer.postAttentionNorm.pointer, h.pointer + t * H, Int64(H), config.rmsNormEps)
+        }
+        project(layer.gate, .gate, layer: li, x: h.pointer, rows: rows, y: g.pointer)
+        project(layer.up, .up, layer: li, x: h.pointer, rows: rows, y: u.pointer)
+        lt_swiglu(g.pointer, u.pointer, g.pointer, Int64(rows * config.intermediateSize))
+        project(layer.down, .down, layer: li, x: g.pointer, rows: rows, y: tmp.pointer)
+        for i in 0..<(rows * H) { x.pointer[i] += tmp.pointer[i] }
     }
 
     /// A frozen projection plus, when an adapter adapts it, its LoRA term.
