@@ -14,9 +14,14 @@ struct Inspect: ParsableCommand {
             are its translations). A language that costs 2x the tokens trains and generates 2x slower
             and fits half as much context.
 
+            --memory estimates the peak memory of a training run by part (frozen weights, embeddings,
+            LoRA parameters, gradients, optimizer state, activations, logits) from the shapes alone.
+
             Examples:
               langtune inspect default
               langtune inspect default --fertility ../shared/data/tquad/dev-v0.1.json
+              langtune inspect default --memory --method qlora --batch-size 2
+              langtune inspect shape:llama3-8b --memory --method qlora --batch-size 1 --checkpoint-activations
             """)
 
     @Argument(help: "GGUF file, safetensors folder, or `default`.")
@@ -27,6 +32,31 @@ struct Inspect: ParsableCommand {
 
     @Option(help: "Measure the tokenizer's tokens per word and per character on this file, against English.")
     var fertility: String?
+
+    @Flag(help: "Print the expected peak memory of training this model, by part (MODEL may be `shape:llama3-8b`).")
+    var memory = false
+    @Option(help: "With --memory: lora or qlora.") var method: String = "lora"
+    @Option(help: "With --memory: LoRA rank.") var rank: Int = 16
+    @Option(name: .customLong("max-seq-len"), help: "With --memory: tokens per sequence.") var maxSeqLen: Int = 512
+    @Option(name: .customLong("batch-size"), help: "With --memory: sequences per micro-batch.") var batchSize: Int = 4
+    @Flag(name: .customLong("checkpoint-activations"), help: "With --memory: recompute activations in the backward pass.")
+    var checkpointActivations = false
+
+    func runMemory() throws {
+        guard let m = MemoryEstimate.Method(rawValue: method) else { throw ValidationError("--method must be lora or qlora") }
+        let config: LlamaConfig
+        if model == "shape:llama3-8b" { config = .llama3_8B } else { config = try ModelFiles.load(try LangTuneHome.resolve(model)).config }
+        let e = MemoryEstimate.training(config: config, method: m, rank: rank, seqLen: maxSeqLen, batchSize: batchSize,
+                                        checkpointActivations: checkpointActivations)
+        if json {
+            struct Out: Encodable { let parts: [MemoryEstimate.Part]; let total_bytes: Int }
+            try printJSON(Out(parts: e.parts, total_bytes: e.total))
+            return
+        }
+        print("expected peak memory: \(method) r=\(rank), \(batchSize) × \(maxSeqLen) tokens\(checkpointActivations ? ", activation checkpointing" : "") (\(model))")
+        for p in e.parts { print(String(format: "  %8.2f GB  %@", Double(p.bytes) / 1e9, p.name)) }
+        print(String(format: "  %8.2f GB  total", Double(e.total) / 1e9))
+    }
 
     @Option(name: .customLong("english"), help: "English text to compare with (default: the built-in reference).")
     var englishFile: String?
@@ -85,6 +115,7 @@ struct Inspect: ParsableCommand {
     }
 
     func run() throws {
+        if memory { return try runMemory() }
         let path = try LangTuneHome.resolve(model)
         let files = try ModelFiles.load(path)
         if let fertility { return try runFertility(fertility, files) }
