@@ -100,4 +100,28 @@ final class MetricParityTests: XCTestCase {
         XCTAssertEqual(AnswerText.tokens("IBM公司成立于1911年。", language: "zh"), ["ibm", "公", "司", "成", "立", "于", "1911", "年"])
         XCTAssertEqual(QAMetrics.f1("北京", ["北京市"], language: "zh"), 80, accuracy: 1e-9)
     }
+
+    /// Defined results at the edges: empty and very long predictions, mixed scripts.
+    func testEdgeCasesHaveDefinedResults() {
+        for lang in ["en", "tr", "zh"] {
+            XCTAssertEqual(QAMetrics.exactMatch("", ["Ankara"], language: lang), 0)
+            XCTAssertEqual(QAMetrics.f1("", ["Ankara"], language: lang), 0)
+            XCTAssertEqual(QAMetrics.rougeL("", ["Ankara"], language: lang), 0)
+        }
+        // 20,000 characters against a short reference: scored in full, small but not zero.
+        let long = String(repeating: "uzun bir cevap 北京 ", count: 1_250)
+        for lang in ["tr", "zh"] {
+            let f = QAMetrics.f1(long, ["北京"], language: lang), r = QAMetrics.rougeL(long, ["北京"], language: lang)
+            XCTAssertGreaterThan(f, 0); XCTAssertLessThan(f, 1)
+            XCTAssertGreaterThan(r, 0); XCTAssertLessThan(r, 1)
+        }
+        var chrf = CHRF(), bleu = BLEU()
+        chrf.add(long, references: ["北京"]); bleu.add(long, references: ["北京"], language: "zh")
+        XCTAssertTrue(chrf.score.isFinite && bleu.score.isFinite)
+        // Mixed scripts: Latin and Han in one answer are compared under the question's language.
+        XCTAssertEqual(QAMetrics.f1("IBM公司", ["ibm公司"], language: "zh"), 100)
+        XCTAssertEqual(AnswerLanguage.classify("IBM公司的总部", expected: "zh"), .target)
+        XCTAssertEqual(AnswerLanguage.classify("The IBM headquarters 在纽约", expected: "zh"), .english)
+        XCTAssertEqual(AnswerLanguage.classify("IBM headquarters 在纽约", expected: "zh"), .neutral, "two Latin words, no English evidence")
+    }
 }
