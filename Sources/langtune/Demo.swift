@@ -105,10 +105,7 @@ struct Demo: ParsableCommand {
             print(name.padding(toLength: 28, withPad: " ", startingAt: 0)
                   + f(metrics[0][keyPath: kp]).padding(toLength: 7, withPad: " ", startingAt: 0) + f(metrics[1][keyPath: kp]))
         }
-        let samples = items.indices.map { i in
-            ReportSample(id: items[i].id, question: items[i].question, references: items[i].references,
-                         answers: [base[i].prediction, tuned[i].prediction], f1: [base[i].f1, tuned[i].f1])
-        }
+        let samples = ReportSample.rows(items: items, runs: [base, tuned])
         let report = EvalReport(title: "LangTune demo", facts: [("model", modelOptions.model), ("data", sample), ("date", Eval.today())],
                                 columns: ["base", "adapted"], metrics: metrics,
                                 curves: TrainingCurves.load(out.appendingPathComponent("metrics.jsonl").path), samples: samples)

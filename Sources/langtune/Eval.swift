@@ -131,13 +131,9 @@ struct Eval: ParsableCommand {
             lines += try enc.encode(row) + Data("\n".utf8)
         }
         try AtomicWrite.data(lines, to: output + "/predictions.jsonl")
-        let qa = items.indices.filter { items[$0].kind == .qa }
-        let samples = qa.prefix(reportSamples).map { i in
-            ReportSample(id: items[i].id, question: items[i].question, references: items[i].references,
-                         answers: runs.map { $0.results[i].prediction }, f1: runs.map { $0.results[i].f1 })
-        }
+        let samples = ReportSample.rows(items: items, runs: runs.map(\.results), limit: reportSamples)
         let report = EvalReport(title: "LangTune evaluation", facts: facts, columns: runs.map(\.label), metrics: metrics,
-                                curves: curves(), samples: Array(samples))
+                                curves: curves(), samples: samples)
         try AtomicWrite.text(report.html(), to: output + "/report.html")
         note("wrote \(output)/results.json, predictions.jsonl, report.html")
     }

@@ -203,10 +203,7 @@ struct Train: ParsableCommand {
                 columns.append(label)
                 metrics.append(EvalMetrics.aggregate(items: items, results: runs.last!))
             }
-            samples = items.indices.map { i in
-                ReportSample(id: items[i].id, question: items[i].question, references: items[i].references,
-                             answers: runs.map { $0[i].prediction }, f1: runs.map { $0[i].f1 })
-            }
+            samples = ReportSample.rows(items: items, runs: runs)
         }
         let facts = [("model", modelOptions.model), ("data", data), ("method", "\(method == "qlora" ? "QLoRA (NF4)" : "LoRA") r=\(rank) α=\(alpha)"),
                      ("validation questions answered", "\(samples.count)"), ("date", Eval.today())]

@@ -267,27 +267,28 @@ public struct Evaluator: Sendable {
         let V = lm.model.vocabSize
         var out = [[Int]](repeating: [], count: caches.count)
         var active = Array(caches.indices)
-        var logits = firstLogits
+        // Row k of `logits` belongs to active[k].
+        var logits = firstLogits.flatMap { $0 }
         for _ in 0..<options.maxNewTokens {
             var next: [Int] = []
             var still: [Int] = []
             for (k, s) in active.enumerated() {
-                let id = argmax(logits[k], vocab: V)
+                let id = argmax(logits, row: k, vocab: V)
                 if stops.contains(id) { continue }
                 out[s].append(id)
                 if out[s].count < options.maxNewTokens { still.append(s); next.append(id) }
             }
             active = still
             if active.isEmpty { break }
-            let flat = lm.model.decodeStep(next, caches: active.map { caches[$0] })
-            logits = (0..<active.count).map { Array(flat[($0 * V)..<(($0 + 1) * V)]) }
+            logits = lm.model.decodeStep(next, caches: active.map { caches[$0] })
         }
         return out
     }
 
-    func argmax(_ x: [Float], vocab: Int) -> Int {
+    func argmax(_ x: [Float], row: Int, vocab: Int) -> Int {
+        let base = row * vocab
         var best = 0
-        for i in 1..<vocab where x[i] > x[best] { best = i }
+        for i in 1..<vocab where x[base + i] > x[base + best] { best = i }
         return best
     }
 

@@ -47,6 +47,14 @@ public struct ReportSample: Sendable {
     /// Answers in the order of `EvalReport.columns` (nil: that model was not run).
     public var answers: [String?]
     public var f1: [Double?]
+    /// One row per QA item (the first `limit`), with each run's answer and F1 in run order.
+    public static func rows(items: [EvalItem], runs: [[EvalItemResult]], limit: Int = .max) -> [ReportSample] {
+        items.indices.filter { items[$0].kind == .qa }.prefix(limit).map { i in
+            ReportSample(id: items[i].id, question: items[i].question, references: items[i].references,
+                         answers: runs.map { $0[i].prediction }, f1: runs.map { $0[i].f1 })
+        }
+    }
+
     public init(id: String, question: String, references: [String], answers: [String?], f1: [Double?]) {
         self.id = id
         self.question = question

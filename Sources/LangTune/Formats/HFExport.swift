@@ -153,49 +153,24 @@ extension ModelExporter {
     /// bitsandbytes' state dict of one 4-bit layer (`Linear4bit._save_to_state_dict`,
     /// `QuantState.as_dict(packed=True)`). The packed codes are written as `[count / 2, 1]` uint8.
     static func addNF4(_ st: inout SafetensorsStreamWriter, name: String, shape: [Int], dtypeName: String, doubleQuant: Bool,
-                       values: @escaping () throws -> [Float]) throws {
-        // Quantize once, on first use by whichever tensor of the layer is written first.
-        final class Lazy: @unchecked Sendable {
-            var q: NF4Tensor?
-            let make: () throws -> [Float]
-            let shape: [Int]
-            let doubleQuant: Bool
-            init(_ make: @escaping () throws -> [Float], _ shape: [Int], _ dq: Bool) { self.make = make; self.shape = shape; doubleQuant = dq }
-            func get() throws -> NF4Tensor {
-                if let q { return q }
-                let v = NF4Tensor.quantize(try make(), shape: shape, doubleQuant: doubleQuant)
-                q = v
-                return v
-            }
-        }
-        let lazy = Lazy(values, shape, doubleQuant)
-        let count = shape.reduce(1, *)
-        let blocks = (count + 63) / 64
+                       values: () throws -> [Float]) throws {
+        // Quantized now: the state tensor's bytes hold the double-quantization offset, and the
+        // stream writer needs every tensor's size up front. NF4 is an eighth of the float32 size.
+        let q = NF4Tensor.quantize(try values(), shape: shape, doubleQuant: doubleQuant)
         func f32(_ a: [Float]) -> [UInt8] { a.withUnsafeBytes { Array($0) } }
-        try st.addTensor(name: name, shape: [(count + 1) / 2, 1], dtype: .u8) { try lazy.get().packed }
+        try st.addTensor(name: name, shape: [q.packed.count, 1], dtype: .u8) { q.packed }
         try st.addTensor(name: name + ".quant_map", shape: [16], dtype: .f32) { f32(BitsAndBytes.nf4Code) }
-        var state: [(String, JSONText)] = [("quant_type", .string("nf4")), ("blocksize", .int(64)), ("dtype", .string(dtypeName)),
+        var state: [(String, JSONText)] = [("quant_type", .string("nf4")), ("blocksize", .int(q.blocksize)), ("dtype", .string(dtypeName)),
                                            ("shape", .array(shape.map { .int($0) }))]
-        if doubleQuant {
-            let nested = (blocks + 255) / 256
-            try st.addTensor(name: name + ".absmax", shape: [blocks], dtype: .u8) {
-                guard case .double(let codes, _, _, _) = try lazy.get().scales else { return [] }
-                return codes
-            }
-            try st.addTensor(name: name + ".nested_absmax", shape: [nested], dtype: .f32) {
-                guard case .double(_, let n, _, _) = try lazy.get().scales else { return [] }
-                return f32(n)
-            }
+        switch q.scales {
+        case .double(let codes, let nested, let offset, let nestedBlocksize):
+            try st.addTensor(name: name + ".absmax", shape: [codes.count], dtype: .u8) { codes }
+            try st.addTensor(name: name + ".nested_absmax", shape: [nested.count], dtype: .f32) { f32(nested) }
             try st.addTensor(name: name + ".nested_quant_map", shape: [256], dtype: .f32) { f32(BitsAndBytes.dynamicMap) }
-            // The offset is only known after quantizing; the state tensor's length depends on it,
-            // so the layer is quantized now (the other producers reuse it).
-            guard case .double(_, _, let offset, _) = try lazy.get().scales else { return }
-            state += [("nested_blocksize", .int(256)), ("nested_dtype", .string("float32")), ("nested_offset", .double(Double(offset)))]
-        } else {
-            try st.addTensor(name: name + ".absmax", shape: [blocks], dtype: .f32) {
-                guard case .plain(let a) = try lazy.get().scales else { return [] }
-                return f32(a)
-            }
+            state += [("nested_blocksize", .int(nestedBlocksize)), ("nested_dtype", .string("float32")),
+                      ("nested_offset", .double(Double(offset)))]
+        case .plain(let absmax):
+            try st.addTensor(name: name + ".absmax", shape: [absmax.count], dtype: .f32) { f32(absmax) }
         }
         let json = Array(Self.pythonJSON(.object(state)).utf8)
         try st.addTensor(name: name + ".quant_state.bitsandbytes__nf4", shape: [json.count], dtype: .u8) { json }

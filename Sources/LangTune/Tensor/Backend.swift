@@ -38,8 +38,10 @@ public struct CPUBackend: ComputeBackend {
 
     public func linear(_ w: LinearWeight, x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>) {
         let n = w.outFeatures, k = w.inFeatures
-        if w.dense == nil && !(rows <= 2 && quantizedMatvec && w.blocks.map { [.q4_0, .q4_1, .q8_0].contains($0.dtype) } == true) {
-            w.nf4Forward(x: x, rows: rows, y: y, threads: threads)
+        // Generation reads GGUF blocks directly; everything else without a float32 copy goes through tiles.
+        let readsBlocks = quantizedMatvec && w.blocks.map { [.q4_0, .q4_1, .q8_0].contains($0.dtype) } == true
+        if w.dense == nil && !(rows <= 2 && readsBlocks) {
+            w.tiledForward(x: x, rows: rows, y: y, threads: threads)
         } else if rows <= 2 {
             for r in 0..<rows { matvec(w, x: x + r * k, y: y + r * n) }
         } else if lt_sgemm_uses_dnnl() != 0 {

@@ -121,7 +121,7 @@ public final class LoRAGraph: @unchecked Sendable {
     /// dx[rows, in] (+)= dy[rows, out] · W
     private func linearBackwardInput(_ w: LinearWeight, _ dy: UnsafePointer<Float>, _ rows: Int,
                                      _ dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        if w.dense == nil { return w.nf4BackwardInput(dy: dy, rows: rows, dx: dx, accumulate: accumulate, threads: threads) }
+        if w.dense == nil { return w.tiledBackwardInput(dy: dy, rows: rows, dx: dx, accumulate: accumulate, threads: threads) }
         lt_sgemm(n, n, Int64(rows), Int64(w.inFeatures), Int64(w.outFeatures), 1, dy, Int64(w.outFeatures),
                  w.dense!, Int64(w.inFeatures), accumulate ? 1 : 0, dx, Int64(w.inFeatures))
     }

@@ -110,7 +110,9 @@ final class EvaluatorTests: XCTestCase {
         XCTAssertTrue(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; İ 中"))
         XCTAssertTrue(html.contains("a &amp; b"))
         XCTAssertEqual(html.components(separatedBy: "<svg").count - 1, 2, "loss chart and metric bars")
-        XCTAssertFalse(html.contains("http://") && html.contains("src="), "no external resources")
+        for external in ["src=", "<link", "<script", "@import", "url("] {
+            XCTAssertFalse(html.contains(external), "no external resources or scripts: \(external)")
+        }
         // The bar of F1 40 is 40% of the 700-pixel plot.
         XCTAssertTrue(html.contains("width=\"280.0\""))
     }

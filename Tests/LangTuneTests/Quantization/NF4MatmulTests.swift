@@ -40,7 +40,7 @@ final class NF4MatmulTests: XCTestCase {
             for accumulate in [false, true] {
                 var dx = base
                 dy.withUnsafeBufferPointer { dp in dx.withUnsafeMutableBufferPointer { xp in
-                    lw.nf4BackwardInput(dy: dp.baseAddress!, rows: rows, dx: xp.baseAddress!, accumulate: accumulate, threads: threads)
+                    lw.tiledBackwardInput(dy: dp.baseAddress!, rows: rows, dx: xp.baseAddress!, accumulate: accumulate, threads: threads)
                 } }
                 var dxRef = reference(dy, deq, m: rows, k: out, n: inF, transB: false)
                 if accumulate { for i in dxRef.indices { dxRef[i] += Double(base[i]) } }
@@ -62,7 +62,7 @@ final class NF4MatmulTests: XCTestCase {
         let dot = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
         let na = a.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot(), nb = b.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
         let cosine = dot / (na * nb)
-        XCTAssertGreaterThan(cosine, 0.95, "NF4 base logits stay close to the float base's")
+        XCTAssertGreaterThan(cosine, 0.99, "NF4 base logits stay close to the float base's (measured 0.9970)")
         XCTAssertLessThan(cosine, 0.999999, "NF4 changes the weights")
         let layer = q.model.layers[0]
         XCTAssertNil(layer.q.dense)
@@ -90,7 +90,7 @@ final class NF4MatmulTests: XCTestCase {
         let dy = (0..<(rows * w.outFeatures)).map { _ in Float(rng.nextDouble() * 2 - 1) }
         var dx = [Float](repeating: 0, count: rows * w.inFeatures), ref = dx
         dy.withUnsafeBufferPointer { d in
-            dx.withUnsafeMutableBufferPointer { w.nf4BackwardInput(dy: d.baseAddress!, rows: rows, dx: $0.baseAddress!, accumulate: false, threads: Threads(2)) }
+            dx.withUnsafeMutableBufferPointer { w.tiledBackwardInput(dy: d.baseAddress!, rows: rows, dx: $0.baseAddress!, accumulate: false, threads: Threads(2)) }
             ref.withUnsafeMutableBufferPointer {
                 lt_sgemm(CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "N")), Int64(rows), Int64(w.inFeatures), Int64(w.outFeatures), 1,
                          d.baseAddress!, Int64(w.outFeatures), dense.dense!, Int64(w.inFeatures), 0, $0.baseAddress!, Int64(w.inFeatures))

@@ -6,11 +6,11 @@ import Foundation
 /// (threads split the tile), which the GEMM then reads; the whole float32 matrix never exists.
 extension LinearWeight {
     /// Output rows per tile for an input width of `k`.
-    static func nf4TileRows(out: Int, k: Int) -> Int { max(8, min(out, (512 * 1024) / max(k, 1))) }
+    static func tileRows(out: Int, k: Int) -> Int { max(8, min(out, (512 * 1024) / max(k, 1))) }
 
     private func withTiles(threads: Threads, _ body: (_ j0: Int, _ rows: Int, _ tile: UnsafePointer<Float>) -> Void) {
         let k = inFeatures
-        let tileRows = Self.nf4TileRows(out: outFeatures, k: k)
+        let tileRows = Self.tileRows(out: outFeatures, k: k)
         let buf = FloatBuffer(count: tileRows * k, zeroed: false)
         var j0 = 0
         while j0 < outFeatures {
@@ -25,7 +25,7 @@ extension LinearWeight {
     }
 
     /// y[rows, out] = x[rows, in] · Wᵀ (no bias).
-    func nf4Forward(x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>, threads: Threads) {
+    func tiledForward(x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>, threads: Threads) {
         let k = inFeatures, n = outFeatures
         withTiles(threads: threads) { j0, tr, tile in
             lt_sgemm(CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "T")), Int64(rows), Int64(tr), Int64(k), 1,
@@ -34,7 +34,7 @@ extension LinearWeight {
     }
 
     /// dx[rows, in] (+)= dy[rows, out] · W.
-    func nf4BackwardInput(dy: UnsafePointer<Float>, rows: Int, dx: UnsafeMutablePointer<Float>, accumulate: Bool, threads: Threads) {
+    func tiledBackwardInput(dy: UnsafePointer<Float>, rows: Int, dx: UnsafeMutablePointer<Float>, accumulate: Bool, threads: Threads) {
         let k = inFeatures, n = outFeatures
         var first = true
         withTiles(threads: threads) { j0, tr, tile in
