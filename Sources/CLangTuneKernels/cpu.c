@@ -70,3 +70,16 @@ uint16_t lt_f32_to_f16(float f) {
     if (rem > 0x1000 || (rem == 0x1000 && (q & 1))) q++;
     return (uint16_t)(sign | q);
 }
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+int lt_pin_mmap_threshold(int64_t bytes) {
+#if defined(__GLIBC__)
+    return mallopt(M_MMAP_THRESHOLD, (int)bytes);
+#else
+    (void)bytes;
+    return 0;
+#endif
+}

@@ -5,7 +5,7 @@ import LangTune
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that measure LangTune and its baseline in the same run.",
-        subcommands: [BenchTrain.self, BenchGenerate.self, BenchTokenize.self])
+        subcommands: [BenchTrain.self, BenchGenerate.self, BenchTokenize.self, BenchMemory.self])
 }
 
 /// Runs a Python baseline script from Benchmarks/ and returns its JSON output, or nil with a note.
@@ -33,6 +33,37 @@ func runBaselineObject(_ script: String, _ args: [String]) -> [String: Any]? {
         return nil
     }
     return obj
+}
+
+/// The training the benchmarks time: LoRA rank `rank` (alpha 2·rank) on all seven projections, AdamW at
+/// 1e-4, one batch of `batchSize` random sequences of `seqLen` ids (seeded, every position labelled).
+struct RandomTrainingRun {
+    let trainer: Trainer
+    let batch: [TokenizedExample]
+    let adapter: LoRAAdapter
+    /// The trainer's output folder (it writes nothing unless asked; removed afterwards anyway).
+    let scratch: URL
+
+    init(model: LlamaModel, rank: Int, steps: Int, batchSize: Int, seqLen: Int, checkpointActivations: Bool,
+         dataSeed: UInt64, name: String) throws {
+        let c = model.config
+        var opts = TrainingOptions()
+        opts.lora = LoRAConfig(rank: rank, alpha: Double(2 * rank))
+        opts.optimizer.learningRate = 1e-4
+        opts.steps = steps
+        opts.batchSize = batchSize
+        opts.checkpointActivations = checkpointActivations
+        var rng = SplitMix64(seed: dataSeed)
+        batch = (0..<batchSize).map { _ in
+            let ids = (0..<seqLen).map { _ in Int32(rng.next() % UInt64(c.vocabSize)) }
+            return TokenizedExample(ids: ids, labels: ids, origin: "random")
+        }
+        adapter = try LoRAAdapter(config: opts.lora, model: c, seed: 0)
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("langtune-bench-\(name)-\(getpid())")
+        trainer = Trainer(model: model, adapter: adapter, train: batch, validation: [], options: opts, output: scratch)
+    }
+
+    func removeScratch() { try? FileManager.default.removeItem(at: scratch) }
 }
 
 /// Peak resident memory of this process so far, in bytes.
@@ -64,7 +95,7 @@ struct BenchTrain: ParsableCommand {
             """)
 
     @OptionGroup var modelOptions: ModelOptions
-    @Option(help: "lora (qlora is planned).") var method: String = "lora"
+    @Option(help: "lora (float32 base) or qlora (NF4 base with double quantization, as bitsandbytes).") var method: String = "lora"
     @Option(name: .customLong("seq-len")) var seqLen: Int = 512
     @Option(name: .customLong("batch-size")) var batchSize: Int = 4
     @Option(help: "Timed steps after one warm-up step.") var steps: Int = 3
@@ -76,28 +107,18 @@ struct BenchTrain: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
-        guard method == "lora" else { throw ValidationError("--method \(method) is not available yet; use lora") }
+        guard method == "lora" || method == "qlora" else { throw ValidationError("--method must be lora or qlora") }
         if seqLen < 2 || batchSize < 1 || steps < 1 { throw ValidationError("--seq-len ≥ 2, --batch-size ≥ 1, --steps ≥ 1") }
     }
 
     func run() throws {
-        let lm = try modelOptions.load()
+        pinMallocThreshold()
+        let lm = try modelOptions.load(quantization: method == "qlora" ? FrozenQuantization(cacheDirectory: QuantizedBaseCache.defaultRoot) : nil)
         let c = lm.files.config
-        var opts = TrainingOptions()
-        opts.lora = LoRAConfig(rank: rank, alpha: Double(2 * rank))
-        opts.optimizer.learningRate = 1e-4
-        opts.steps = steps + 1
-        opts.batchSize = batchSize
-        opts.checkpointActivations = checkpointActivations
-        var rng = SplitMix64(seed: 0)
-        let examples = (0..<batchSize).map { _ in
-            let ids = (0..<seqLen).map { _ in Int32(rng.next() % UInt64(c.vocabSize)) }
-            return TokenizedExample(ids: ids, labels: ids, origin: "random")
-        }
-        let adapter = try LoRAAdapter(config: opts.lora, model: c, seed: 0)
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("langtune-bench-train-\(getpid())")
-        defer { try? FileManager.default.removeItem(at: out) }
-        let trainer = Trainer(model: lm.model, adapter: adapter, train: examples, validation: [], options: opts, output: out)
+        let setup = try RandomTrainingRun(model: lm.model, rank: rank, steps: steps + 1, batchSize: batchSize, seqLen: seqLen,
+                                          checkpointActivations: checkpointActivations, dataSeed: 0, name: "train")
+        defer { setup.removeScratch() }
+        let (trainer, examples) = (setup.trainer, setup.batch)
         var times: [Double] = []
         for _ in 0...steps {
             let t0 = Date()
@@ -137,7 +158,7 @@ struct BenchTrain: ParsableCommand {
             print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
             return
         }
-        print(String(format: "LangTune LoRA r%d, %d×%d tokens: %.1f tokens/s, %.2f s/step, peak RSS %.2f GB (%@)", rank, batchSize, seqLen,
+        print(String(format: "LangTune \(method == "qlora" ? "QLoRA" : "LoRA") r%d, %d×%d tokens: %.1f tokens/s, %.2f s/step, peak RSS %.2f GB (%@)", rank, batchSize, seqLen,
                      tokens / timed, timed / Double(steps), Double(peakRSSBytes()) / 1e9, lm.model.backend.name))
         for mode in ["float32", "bf16_autocast", "qlora"] {
             guard let m = result["pytorch_" + mode] as? [String: Any],

@@ -33,7 +33,7 @@ struct Inspect: ParsableCommand {
     @Option(help: "Measure the tokenizer's tokens per word and per character on this file, against English.")
     var fertility: String?
 
-    @Flag(help: "Print the expected peak memory of training this model, by part (MODEL may be `shape:llama3-8b`).")
+    @Flag(help: "Print the expected peak memory of training this model, by part (MODEL may be `shape:llama3-8b`, `shape:llama3.2-1b` or `shape:smollm2-135m`).")
     var memory = false
     @Option(help: "With --memory: lora or qlora.") var method: String = "lora"
     @Option(help: "With --memory: LoRA rank.") var rank: Int = 16
@@ -45,9 +45,23 @@ struct Inspect: ParsableCommand {
     func runMemory() throws {
         guard let m = MemoryEstimate.Method(rawValue: method) else { throw ValidationError("--method must be lora or qlora") }
         let config: LlamaConfig
-        if model == "shape:llama3-8b" { config = .llama3_8B } else { config = try ModelFiles.load(try LangTuneHome.resolve(model)).config }
+        // A shape has no file: it is estimated as `bench memory` builds it (bf16 embeddings and head).
+        var embeddingBytes = 4
+        if model.hasPrefix("shape:") {
+            let name = String(model.dropFirst("shape:".count))
+            guard let c = LlamaConfig.namedShapes[name] else {
+                throw ValidationError("unknown shape \(name); known: \(LlamaConfig.namedShapes.keys.sorted().joined(separator: ", "))")
+            }
+            config = c
+            embeddingBytes = 2
+        } else {
+            let files = try ModelFiles.load(try LangTuneHome.resolve(model))
+            config = files.config
+            // QLoRA keeps 16-bit embeddings as stored (LlamaModel); everything else becomes float32.
+            if m == .qlora, let e = files.tensors["model.embed_tokens.weight"], e.dtype == .bf16 || e.dtype == .f16 { embeddingBytes = 2 }
+        }
         let e = MemoryEstimate.training(config: config, method: m, rank: rank, seqLen: maxSeqLen, batchSize: batchSize,
-                                        checkpointActivations: checkpointActivations)
+                                        checkpointActivations: checkpointActivations, embeddingBytesPerValue: embeddingBytes)
         if json {
             struct Out: Encodable { let parts: [MemoryEstimate.Part]; let total_bytes: Int }
             try printJSON(Out(parts: e.parts, total_bytes: e.total))

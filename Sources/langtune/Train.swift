@@ -22,10 +22,18 @@ struct Train: ParsableCommand {
             validation, best/, and report.html (loss curves; with validation, the base and the
             trained model's answers to --report-examples questions). Ctrl-C saves a checkpoint and stops; --resume continues exactly.
 
+            QLoRA (--method qlora) keeps the targeted projections 4-bit. --qlora-base auto (the
+            default) keeps a GGUF's own quantized blocks (no second quantization error) and
+            quantizes float weights to NF4 with double quantization, as bitsandbytes does; nf4
+            re-quantizes a GGUF too. The NF4 base is cached under --qlora-cache (checked by
+            checksum, rebuilt when stale), so the next run does not quantize again.
+
             Examples:
               langtune train --data data/sample/tr_qa.json --output runs/tr
               langtune train --model default --data train.json --val-split 0.1 --rank 16 --alpha 32 \\
                   --steps 100 --batch-size 4 --eval-every 20 --output runs/tquad
+              langtune train --model llama3-8b/ --data train.json --method qlora --checkpoint-activations \
+                  --batch-size 1 --output runs/qlora
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -37,8 +45,10 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("val-split"), help: "Hold out this fraction of the training data for validation.") var valSplit: Double = 0
     @Option(help: "Fine-tuning method: lora, or qlora (the targeted base weights quantized to NF4).") var method: String = "lora"
     @Flag(name: .customLong("no-double-quant"), help: "QLoRA: keep the NF4 block scales in float32 instead of 8 bits.") var noDoubleQuant = false
-    @Option(name: .customLong("qlora-base"), help: "QLoRA frozen base: nf4 (re-quantize, bitsandbytes' NF4), or source (keep a GGUF's own blocks, no second quantization error).")
-    var qloraBase: String = "nf4"
+    @Option(name: .customLong("qlora-base"), help: "QLoRA frozen base: auto (a GGUF's own quantized blocks when it has them, else NF4), nf4 (always bitsandbytes' NF4, re-quantizing a GGUF), or source (same as auto).")
+    var qloraBase: String = "auto"
+    @Option(name: .customLong("qlora-cache"), help: ArgumentHelp("QLoRA: folder that keeps the NF4 base between runs (checked by checksum, rebuilt when stale), or none.", valueName: "dir|none"))
+    var qloraCache: String = QuantizedBaseCache.defaultRoot
     @Option(help: "LoRA rank.") var rank: Int = 16
     @Option(help: "LoRA alpha (scale = alpha / rank).") var alpha: Double = 32
     @Option(help: "LoRA dropout on the adapted layers' inputs.") var dropout: Double = 0
@@ -72,7 +82,7 @@ struct Train: ParsableCommand {
 
     func validate() throws {
         guard method == "lora" || method == "qlora" else { throw ValidationError("--method must be lora or qlora") }
-        guard qloraBase == "nf4" || qloraBase == "source" else { throw ValidationError("--qlora-base must be nf4 or source") }
+        guard ["auto", "nf4", "source"].contains(qloraBase) else { throw ValidationError("--qlora-base must be auto, nf4 or source") }
         guard LRSchedule(rawValue: schedule) != nil else { throw ValidationError("--schedule must be constant, linear or cosine") }
         if let f = format, DatasetFormat(rawValue: f) == nil { throw ValidationError("--format must be squad, alpaca, messages or text") }
         if rank < 1 { throw ValidationError("--rank must be at least 1") }
@@ -106,13 +116,16 @@ struct Train: ParsableCommand {
         o.saveEvery = saveEvery
         o.seed = seed
         o.checkpointActivations = checkpointActivations
+        o.method = method
         return o
     }
 
     func run() throws {
+        pinMallocThreshold()
         let quantization = method == "qlora"
             ? FrozenQuantization(targets: Set(targets.split(separator: ",").compactMap { LoRATarget(short: String($0)) }),
-                                 doubleQuant: !noDoubleQuant, keepSourceBlocks: qloraBase == "source")
+                                 doubleQuant: !noDoubleQuant, keepSourceBlocks: qloraBase != "nf4",
+                                 cacheDirectory: qloraCache == "none" ? nil : qloraCache)
             : nil
         let lm = try modelOptions.load(quantization: quantization)
         let dataOptions = TrainingDataOptions(maxSeqLen: maxSeqLen, promptTemplate: promptTemplate, language: language, systemPrompt: system)
@@ -136,7 +149,8 @@ struct Train: ParsableCommand {
         }
         guard !trainSet.isEmpty else { throw DatasetError(file: data, "no training examples left after the validation split") }
 
-        let opts = trainingOptions
+        var opts = trainingOptions
+        opts.frozenBase = lm.model.frozenBaseDescription
         let adapter: LoRAAdapter
         if let initAdapter {
             adapter = try LoRAAdapter.load(from: initAdapter, model: lm.files.config)
@@ -157,7 +171,7 @@ struct Train: ParsableCommand {
         try enc.encode(opts).write(to: out.appendingPathComponent("train_config.json"), options: .atomic)
 
         note("training: \(trainSet.count) examples, \(trainer.totalSteps) steps of \(batchSize)×\(gradAccum), "
-             + "\(method == "qlora" ? (qloraBase == "source" ? "QLoRA (the file's own quantized blocks as base)" : "QLoRA (NF4\(noDoubleQuant ? "" : ", double-quantized") base)") : "LoRA") r=\(rank) α=\(alpha) on \(opts.lora.targets.map(\.rawValue).joined(separator: ",")) "
+             + "\(method == "qlora" ? "QLoRA (frozen base: \(opts.frozenBase ?? ""))" : "LoRA") r=\(rank) α=\(alpha) on \(opts.lora.targets.map(\.rawValue).joined(separator: ",")) "
              + "(\(adapter.parameterCount.formatted()) parameters), \(lm.model.backend.name)")
         let stop = StopFlag()
         signal(SIGINT, SIG_IGN)

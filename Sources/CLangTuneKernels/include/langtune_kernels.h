@@ -17,6 +17,8 @@ enum {
 };
 /// Bit set of LT_CPU_* the running CPU supports.
 int lt_cpu_features(void);
+/// glibc: fixes the mmap threshold at `bytes` (no dynamic growth); returns mallopt's result, 0 elsewhere.
+int lt_pin_mmap_threshold(int64_t bytes);
 /// Set to 0 to force the portable code paths (tests compare both).
 void lt_set_simd_enabled(int enabled);
 int lt_simd_enabled(void);

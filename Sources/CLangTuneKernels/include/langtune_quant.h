@@ -30,4 +30,7 @@ void lt_nf4_block_scales(const float *absmax, const uint8_t *absmax_codes, const
 void lt_nf4_dequantize(const uint8_t *packed, const float *scales, int64_t blocksize,
                        int64_t start, int64_t end, float *out);
 
+/// XXH64 of `len` bytes (checksums of cached quantized weights).
+uint64_t lt_xxh64(const void *data, int64_t len, uint64_t seed);
+
 #endif

@@ -57,8 +57,11 @@ public struct ModelExporter: Sendable {
     /// The float32 values of tensor `name` (HF name, row-major `[out, in]`), with the
     /// adapter merged in when it adapts this weight.
     public func values(_ name: String) throws -> [Float] {
-        guard let t = files.tensors[name] else { throw FormatError(file: files.path, "missing tensor \"\(name)\"") }
-        var v = try dequantize(t)
+        var v: [Float]
+        if let q = files.nf4[name] { v = q.dequantize() } else {
+            guard let t = files.tensors[name] else { throw FormatError(file: files.path, "missing tensor \"\(name)\"") }
+            v = try dequantize(t)
+        }
         if let w = adaptation(of: name) { Self.addDelta(&v, w, scale: scale, threads: threads) }
         return v
     }
@@ -91,9 +94,9 @@ public struct ModelExporter: Sendable {
     /// float32 tensors, the others stay as they are. For checks and small models.
     public func mergedFiles() throws -> ModelFiles {
         var tensors = files.tensors
-        for name in tensors.keys.sorted() where adaptation(of: name) != nil {
-            let t = tensors[name]!
-            tensors[name] = WeightTensor.float32(name: name, shape: t.shape, values: try values(name))
+        for name in Set(tensors.keys).union(files.nf4.keys).sorted() where adaptation(of: name) != nil || files.nf4[name] != nil {
+            let shape = tensors[name]?.shape ?? files.nf4[name]!.shape
+            tensors[name] = WeightTensor.float32(name: name, shape: shape, values: try values(name))
         }
         return ModelFiles(path: files.path, format: files.format, config: files.config, tensors: tensors,
                           tokenizer: files.tokenizer, chatTemplate: files.chatTemplate,

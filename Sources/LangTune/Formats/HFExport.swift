@@ -126,9 +126,11 @@ extension ModelExporter {
             let exporter = self
             do {
                 if let quantization, shape.count == 2, Self.isTarget(name, quantization) {
-                    try Self.addNF4(&st, name: name, shape: shape, dtypeName: torchDtype, doubleQuant: quantization.doubleQuant) {
-                        try exporter.values(name)
-                    }
+                    // Quantized now: the state tensor's bytes hold the double-quantization offset, and the
+                    // stream writer needs every tensor's size up front. NF4 is an eighth of the float32 size.
+                    let q = NF4Tensor.quantize(try exporter.values(name), shape: shape, doubleQuant: quantization.doubleQuant,
+                                               threads: threads)
+                    try Self.addNF4(&st, name: name, q, dtypeName: torchDtype)
                 } else {
                     try st.addTensor(name: name, shape: shape, dtype: dtype) { try Self.encode(try exporter.values(name), as: dtype, name: name) }
                 }
@@ -152,11 +154,8 @@ extension ModelExporter {
 
     /// bitsandbytes' state dict of one 4-bit layer (`Linear4bit._save_to_state_dict`,
     /// `QuantState.as_dict(packed=True)`). The packed codes are written as `[count / 2, 1]` uint8.
-    static func addNF4(_ st: inout SafetensorsStreamWriter, name: String, shape: [Int], dtypeName: String, doubleQuant: Bool,
-                       values: () throws -> [Float]) throws {
-        // Quantized now: the state tensor's bytes hold the double-quantization offset, and the
-        // stream writer needs every tensor's size up front. NF4 is an eighth of the float32 size.
-        let q = NF4Tensor.quantize(try values(), shape: shape, doubleQuant: doubleQuant)
+    static func addNF4(_ st: inout SafetensorsStreamWriter, name: String, _ q: NF4Tensor, dtypeName: String) throws {
+        let shape = q.shape
         func f32(_ a: [Float]) -> [UInt8] { a.withUnsafeBytes { Array($0) } }
         try st.addTensor(name: name, shape: [q.packed.count, 1], dtype: .u8) { q.packed }
         try st.addTensor(name: name + ".quant_map", shape: [16], dtype: .f32) { f32(BitsAndBytes.nf4Code) }

@@ -40,9 +40,14 @@ public struct ModelFiles: Sendable {
     /// Jinja chat template text, from `tokenizer_config.json` or `tokenizer.chat_template`.
     public let chatTemplate: String?
     public let generationDefaults: GenerationDefaults?
+    /// Weights stored as bitsandbytes NF4 (a folder `langtune quantize` or transformers with
+    /// bitsandbytes wrote), by HF name; these names are not in `tensors`.
+    public let nf4: [String: NF4Tensor]
 
     public init(path: String, format: Format, config: LlamaConfig, tensors: [String: WeightTensor],
-                tokenizer: TokenizerSource, chatTemplate: String?, generationDefaults: GenerationDefaults?) {
+                tokenizer: TokenizerSource, chatTemplate: String?, generationDefaults: GenerationDefaults?,
+                nf4: [String: NF4Tensor] = [:]) {
+        self.nf4 = nf4
         self.path = path
         self.format = format
         self.config = config

@@ -80,7 +80,8 @@ extension ModelFiles {
             throw FormatError(file: folder, "no model.safetensors or model.safetensors.index.json in this folder")
         }
         let checkpoint = try SafetensorsCheckpoint(path: weightsPath)
-        try validateTensors(checkpoint.tensors, config: config) { checkpoint.fileOfTensor[$0] ?? weightsPath }
+        let (nf4, tensors) = try BitsAndBytesNF4.extract(checkpoint.tensors) { checkpoint.fileOfTensor[$0] ?? weightsPath }
+        try validateTensors(tensors, config: config, nf4: nf4) { checkpoint.fileOfTensor[$0] ?? weightsPath }
 
         guard exists("tokenizer.json") else { throw FormatError(file: folder, "no tokenizer.json in this folder") }
         let tokenizerJSON = try readFile(file("tokenizer.json"))
@@ -95,10 +96,10 @@ extension ModelFiles {
             template = try chatTemplate(inConfigJSON: readFile(file("chat_template.json")), file: file("chat_template.json"))
         }
         let generation = exists("generation_config.json") ? try GenerationDefaults.load(file("generation_config.json")) : nil
-        return ModelFiles(path: folder, format: .safetensors, config: config, tensors: checkpoint.tensors,
+        return ModelFiles(path: folder, format: .safetensors, config: config, tensors: tensors,
                           tokenizer: .huggingFace(tokenizerJSON: tokenizerJSON, tokenizerConfigJSON: tokenizerConfig,
                                                   file: file("tokenizer.json")),
-                          chatTemplate: template, generationDefaults: generation)
+                          chatTemplate: template, generationDefaults: generation, nf4: nf4)
     }
 
     /// `chat_template` of a tokenizer_config.json: a string, or a list of
@@ -147,9 +148,15 @@ extension ModelFiles {
 
     /// Throws a `FormatError` naming the file, the tensor and both shapes for
     /// the first required tensor that is missing or has the wrong shape.
-    static func validateTensors(_ tensors: [String: WeightTensor], config: LlamaConfig,
+    static func validateTensors(_ tensors: [String: WeightTensor], config: LlamaConfig, nf4: [String: NF4Tensor] = [:],
                                 file: (String) -> String) throws {
         for (name, shape) in requiredTensors(config) {
+            if let q = nf4[name] {
+                guard q.shape == shape else {
+                    throw FormatError(file: file(name), "4-bit tensor \"\(name)\" has shape \(q.shape), expected \(shape)")
+                }
+                continue
+            }
             guard let t = tensors[name] else {
                 throw FormatError(file: file(name), "missing tensor \"\(name)\" (expected shape \(shape))")
             }
@@ -162,7 +169,7 @@ extension ModelFiles {
     /// Number of model parameters: elements of the required tensors (a tied
     /// output matrix counted once, stray extras like `inv_freq` not at all).
     public var parameterCount: Int {
-        Self.requiredTensors(config).reduce(0) { $0 + (tensors[$1.name]?.elementCount ?? 0) }
+        Self.requiredTensors(config).reduce(0) { $0 + (tensors[$1.name]?.elementCount ?? nf4[$1.name]?.count ?? 0) }
     }
 
     /// How many tensors of each element type the model has.

@@ -96,15 +96,28 @@ public struct NF4Tensor: Sendable {
         self.scales = scales
     }
 
-    /// Quantizes `values` (row-major, `shape`).
+    /// Quantizes `values` (row-major, `shape`); with `threads`, blocks are split across them (the
+    /// codes do not depend on the split: every block is quantized on its own).
     public static func quantize(_ values: UnsafeBufferPointer<Float>, shape: [Int], blocksize: Int = 64,
-                                doubleQuant: Bool = true, nestedBlocksize: Int = 256) -> NF4Tensor {
+                                doubleQuant: Bool = true, nestedBlocksize: Int = 256, threads: Threads? = nil) -> NF4Tensor {
         let n = values.count
         precondition(n == shape.reduce(1, *) && n > 0)
         let blocks = (n + blocksize - 1) / blocksize
         var packed = [UInt8](repeating: 0, count: (n + 1) / 2)
         var absmax = [Float](repeating: 0, count: blocks)
-        lt_nf4_quantize(values.baseAddress!, Int64(n), Int64(blocksize), &packed, &absmax)
+        if let threads, threads.count > 1, blocksize % 2 == 0 {
+            packed.withUnsafeMutableBufferPointer { pk in
+                absmax.withUnsafeMutableBufferPointer { am in
+                    let x = values.baseAddress!, p = pk.baseAddress!, a = am.baseAddress!
+                    threads.parallelFor(blocks, grain: 256) { b0, b1 in
+                        let start = b0 * blocksize, end = min(n, b1 * blocksize)
+                        lt_nf4_quantize(x + start, Int64(end - start), Int64(blocksize), p + start / 2, a + b0)
+                    }
+                }
+            }
+        } else {
+            lt_nf4_quantize(values.baseAddress!, Int64(n), Int64(blocksize), &packed, &absmax)
+        }
         guard doubleQuant else { return NF4Tensor(shape: shape, blocksize: blocksize, packed: packed, scales: .plain(absmax)) }
         // torch's float32 mean of the absmax values; summed in Double and rounded once.
         let offset = Float(absmax.reduce(0.0) { $0 + Double($1) } / Double(blocks))
@@ -116,8 +129,9 @@ public struct NF4Tensor: Sendable {
                          scales: .double(codes: codes, nestedAbsmax: nested, offset: offset, nestedBlocksize: nestedBlocksize))
     }
 
-    public static func quantize(_ values: [Float], shape: [Int], blocksize: Int = 64, doubleQuant: Bool = true) -> NF4Tensor {
-        values.withUnsafeBufferPointer { quantize($0, shape: shape, blocksize: blocksize, doubleQuant: doubleQuant) }
+    public static func quantize(_ values: [Float], shape: [Int], blocksize: Int = 64, doubleQuant: Bool = true,
+                                threads: Threads? = nil) -> NF4Tensor {
+        values.withUnsafeBufferPointer { quantize($0, shape: shape, blocksize: blocksize, doubleQuant: doubleQuant, threads: threads) }
     }
 
     static func dynamicMapPointer<R>(_ body: (UnsafePointer<Float>) -> R) -> R {

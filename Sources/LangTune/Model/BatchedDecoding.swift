@@ -29,7 +29,7 @@ extension LlamaModel {
 
         for (b, id) in tokens.enumerated() {
             let row = min(max(id, 0), c.vocabSize - 1)
-            (x.pointer + b * H).update(from: embedding.dense! + row * H, count: H)
+            embedding.copyRow(row, into: x.pointer + b * H)
         }
         for (li, layer) in layers.enumerated() {
             for b in 0..<B { lt_rmsnorm(x.pointer + b * H, layer.inputNorm.pointer, h.pointer + b * H, Int64(H), c.rmsNormEps) }

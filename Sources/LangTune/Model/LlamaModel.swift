@@ -17,10 +17,14 @@ public struct FrozenQuantization: Sendable, Equatable {
     /// Keep a GGUF's own quantized blocks (Q4_0, Q4_1, Q8_0, K-quants …) as the frozen weights instead
     /// of re-quantizing them to NF4 (no second quantization error); float sources still become NF4.
     public var keepSourceBlocks: Bool
-    public init(targets: Set<LoRATarget> = Set(LoRATarget.allCases), doubleQuant: Bool = true, keepSourceBlocks: Bool = false) {
+    /// Root folder of a `QuantizedBaseCache` (nil: quantize at every load, keep nothing on disk).
+    public var cacheDirectory: String?
+    public init(targets: Set<LoRATarget> = Set(LoRATarget.allCases), doubleQuant: Bool = true, keepSourceBlocks: Bool = false,
+                cacheDirectory: String? = nil) {
         self.targets = targets
         self.doubleQuant = doubleQuant
         self.keepSourceBlocks = keepSourceBlocks
+        self.cacheDirectory = cacheDirectory
     }
 }
 
@@ -45,6 +49,8 @@ public final class LlamaModel: @unchecked Sendable {
     /// A LoRA adapter applied on top of the frozen weights (unmerged: `W x + s·B A x`).
     /// Set it before running the model; `nil` is the base model.
     public var adapter: LoRAAdapter?
+    /// What the NF4 cache did when this model was built with `FrozenQuantization.cacheDirectory`.
+    public private(set) var quantizationCache: QuantizedBaseCache.Outcome?
 
     /// Builds the model from loaded files. Quantized weights are dequantized to
     /// float32 once (GEMM) and kept as blocks for matrix-vector products.
@@ -57,20 +63,38 @@ public final class LlamaModel: @unchecked Sendable {
             return w
         }
         func vec(_ name: String) throws -> FloatBuffer { FloatBuffer(try dequantize(try t(name))) }
+        // NF4 weights: the file's own (a bitsandbytes folder), else the cache's when QLoRA uses one.
+        var stored = files.nf4
+        var cacheOutcome: QuantizedBaseCache.Outcome?
+        if let quantization, let root = quantization.cacheDirectory,
+           !(quantization.keepSourceBlocks && files.tensors.values.contains { $0.dtype.isQuantized }) {
+            let r = try QuantizedBaseCache(root: root).weights(for: files, quantization: quantization, threads: backend.threads)
+            stored.merge(r.nf4) { a, _ in a }
+            cacheOutcome = r.outcome
+        }
         func lin(_ name: String, bias: Bool = false) throws -> LinearWeight {
-            let w = try t(name + ".weight")
             let b = bias ? try t(name + ".bias") : nil
+            if let q = stored[name + ".weight"] { return LinearWeight(nf4: q, bias: try b.map { try dequantize($0) }) }
+            let w = try t(name + ".weight")
             if let quantization, let target = LoRATarget.allCases.first(where: { name.hasSuffix("." + $0.rawValue) }),
                quantization.targets.contains(target) {
                 guard w.shape.count == 2 else { throw FormatError(file: files.path, "\(name).weight is not a matrix") }
                 if quantization.keepSourceBlocks, w.dtype.isQuantized, b == nil { return try LinearWeight(blocksOnly: w) }
                 let values = try dequantize(w)
-                return LinearWeight(nf4: NF4Tensor.quantize(values, shape: w.shape, doubleQuant: quantization.doubleQuant),
+                return LinearWeight(nf4: NF4Tensor.quantize(values, shape: w.shape, doubleQuant: quantization.doubleQuant,
+                                                            threads: backend.threads),
                                     bias: try b.map { try dequantize($0) })
             }
             return try LinearWeight(w, bias: b)
         }
-        embedding = try lin("model.embed_tokens")
+        // QLoRA keeps 16-bit embeddings and head as stored (tiles and row lookups read them), so an
+        // 8B model's 2 × 1 GB of bf16 does not become 2 × 2 GB of float32.
+        func table(_ name: String) throws -> LinearWeight {
+            let w = try t(name + ".weight")
+            if quantization != nil, w.dtype == .bf16 || w.dtype == .f16 { return try LinearWeight(blocksOnly: w) }
+            return try LinearWeight(w)
+        }
+        embedding = try table("model.embed_tokens")
         layers = try (0..<c.numLayers).map { i in
             let p = "model.layers.\(i)."
             return LlamaLayer(
@@ -85,8 +109,21 @@ public final class LlamaModel: @unchecked Sendable {
                 down: try lin(p + "mlp.down_proj"))
         }
         finalNorm = try vec("model.norm.weight")
-        lmHead = c.tieWordEmbeddings || files.tensors["lm_head.weight"] == nil ? embedding : try lin("lm_head")
+        lmHead = c.tieWordEmbeddings || files.tensors["lm_head.weight"] == nil ? embedding : try table("lm_head")
         rope = Rope(headDim: c.headDim, theta: c.ropeTheta, scaling: c.ropeScaling)
+        quantizationCache = cacheOutcome
+    }
+
+    /// Assembles a model from weights already built (synthetic models for benchmarks and tests).
+    init(config: LlamaConfig, backend: any ComputeBackend, embedding: LinearWeight, layers: [LlamaLayer],
+         finalNorm: FloatBuffer, lmHead: LinearWeight?) {
+        self.config = config
+        self.backend = backend
+        self.embedding = embedding
+        self.layers = layers
+        self.finalNorm = finalNorm
+        self.lmHead = lmHead ?? embedding
+        rope = Rope(headDim: config.headDim, theta: config.ropeTheta, scaling: config.ropeScaling)
     }
 
     /// Runs `tokens` at positions `cache.length ..< cache.length + tokens.count`,
@@ -112,7 +149,7 @@ public final class LlamaModel: @unchecked Sendable {
 
         for (t, id) in tokens.enumerated() {
             let row = min(max(id, 0), c.vocabSize - 1)
-            (x.pointer + t * H).update(from: embedding.dense! + row * H, count: H)
+            embedding.copyRow(row, into: x.pointer + t * H)
         }
         let scale = 1 / Float(hd).squareRoot()
         // One softmax row per head, so threads never share scratch space.

@@ -1,3 +1,4 @@
+import CLangTuneKernels
 /// A heap array of Float aligned to 64 bytes, for activations and weights the
 /// kernels read with SIMD loads. Freed when the buffer is released.
 public final class FloatBuffer: @unchecked Sendable {
@@ -26,3 +27,8 @@ public final class FloatBuffer: @unchecked Sendable {
         set { pointer[i] = newValue }
     }
 }
+
+/// Fixes glibc's mmap threshold at `bytes`, so buffers at least that large are mapped and unmapped
+/// on their own and freed ones do not stay resident (see `pinMallocThreshold` in the CLI); a no-op
+/// off glibc.
+public func pinMmapThreshold(bytes: Int) { _ = lt_pin_mmap_threshold(Int64(bytes)) }

@@ -72,11 +72,13 @@ public final class LinearWeight: @unchecked Sendable {
         self.bias = bias.map(FloatBuffer.init)
     }
 
-    /// A frozen weight kept in its file's own quantized blocks (any GGUF block type LangTune
-    /// dequantizes); products dequantize tiles of rows, no float32 copy is made.
+    /// A frozen weight kept in its stored form: a GGUF's own quantized blocks (any block type
+    /// LangTune dequantizes) or 16-bit floats (bf16/f16, e.g. a QLoRA base's embeddings and head);
+    /// products dequantize tiles of rows, no float32 copy is made.
     public init(blocksOnly t: WeightTensor) throws {
-        guard t.shape.count == 2, t.dtype.isQuantized, t.cols % t.dtype.blockSize == 0 else {
-            throw FormatError(file: t.name, "keeping \(t.dtype) blocks needs a 2-D quantized weight in whole blocks")
+        let stored = t.dtype.isQuantized || t.dtype == .bf16 || t.dtype == .f16
+        guard t.shape.count == 2, stored, t.cols % t.dtype.blockSize == 0 else {
+            throw FormatError(file: t.name, "keeping \(t.dtype) values needs a 2-D quantized or 16-bit weight in whole blocks")
         }
         guard t.dtype.byteCount(elements: t.elementCount) == t.byteCount, t.offset >= 0, t.offset + t.byteCount <= t.storage.count else {
             throw FormatError(file: t.name, "\(t.byteCount) bytes do not hold \(t.shape) \(t.dtype) values inside its file")
@@ -97,6 +99,11 @@ public final class LinearWeight: @unchecked Sendable {
         var out = [Float](repeating: 0, count: outFeatures * inFeatures)
         out.withUnsafeMutableBufferPointer { dequantizeRows(0, outFeatures, into: $0.baseAddress!) }
         return out
+    }
+
+    /// Row `r` (an embedding lookup) as float32 into `out`.
+    func copyRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        if let dense { out.update(from: dense + r * inFeatures, count: inFeatures) } else { dequantizeRows(r, r + 1, into: out) }
     }
 
     /// Rows [r0, r1) as float32 into `out` (tiles of a weight without a float32 copy).

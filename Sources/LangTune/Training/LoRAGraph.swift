@@ -309,7 +309,7 @@ public final class LoRAGraph: @unchecked Sendable {
         let x = FloatBuffer(count: N * H, zeroed: false)
         for (i, id) in batch.ids.enumerated() {
             let row = min(max(Int(id), 0), c.vocabSize - 1)
-            (x.pointer + i * H).update(from: model.embedding.dense! + row * H, count: H)
+            model.embedding.copyRow(row, into: x.pointer + i * H)
         }
         let keepAll = !checkpointActivations || grads == nil
         var acts: [LayerActivations] = []
@@ -327,7 +327,9 @@ public final class LoRAGraph: @unchecked Sendable {
         let rows = (0..<N).filter { batch.targets[$0] >= 0 }
         let dHF = grads != nil ? FloatBuffer(count: N * H) : nil
         var lossSum = 0.0
-        let chunk = max(1, logitsChunk)
+        // A head without a float32 copy is dequantized once per chunk: bigger chunks (up to 64 MB of
+        // logits) keep that cost small next to the product itself.
+        let chunk = max(1, model.lmHead.dense == nil ? max(logitsChunk, (1 << 24) / V) : logitsChunk)
         let hRows = FloatBuffer(count: chunk * H, zeroed: false)
         let logits = FloatBuffer(count: chunk * V, zeroed: false)
         let dRows = FloatBuffer(count: chunk * H, zeroed: false)

@@ -25,7 +25,8 @@ public struct MemoryEstimate: Sendable, Codable {
     ///     NF4 with double quantization (0.5 + 1/64 + nested scales), 0.5625 without.
     public static func training(config c: LlamaConfig, method: Method, rank: Int, targets: [LoRATarget] = LoRATarget.allCases,
                                 seqLen: Int, batchSize: Int, checkpointActivations: Bool = false, doubleQuant: Bool = true,
-                                dropout: Bool = false, logitsChunk: Int = 64) -> MemoryEstimate {
+                                dropout: Bool = false, logitsChunk: Int = 64, baseBytesPerWeight: Double = 4,
+                                embeddingBytesPerValue: Int = 4) -> MemoryEstimate {
         let H = c.hiddenSize, qW = c.numHeads * c.headDim, kvW = c.numKVHeads * c.headDim, I = c.intermediateSize
         let L = c.numLayers, V = c.vocabSize
         let n = seqLen * batchSize
@@ -36,8 +37,8 @@ public struct MemoryEstimate: Sendable, Codable {
         let doubleQuantCost: Double = 0.5 + 1.0 / 64.0 + 4.0 / 16384.0
         let plainCost: Double = 0.5 + 4.0 / 64.0
         let nf4PerWeight: Double = doubleQuant ? doubleQuantCost : plainCost
-        let frozen: Double = Double(projections - quantized) * 4.0 + Double(quantized) * nf4PerWeight
-        let embeddings: Int = V * H * 4 * (c.tieWordEmbeddings ? 1 : 2) + (2 * L + 1) * H * 4
+        let frozen: Double = Double(projections - quantized) * baseBytesPerWeight + Double(quantized) * nf4PerWeight
+        let embeddings: Int = V * H * embeddingBytesPerValue * (c.tieWordEmbeddings ? 1 : 2) + (2 * L + 1) * H * 4
         let loraParams: Int = targets.map { rank * ($0.shape(c).in + $0.shape(c).out) }.reduce(0, +) * L
         // One layer's saved activations (LayerActivations) and the backward's temporaries.
         let perToken: Int = 4 * H + 2 * qW + 2 * kvW + 3 * I
@@ -48,22 +49,44 @@ public struct MemoryEstimate: Sendable, Codable {
         let kept = checkpointActivations ? perLayer + L * n * H : L * perLayer
         let backwardPerToken: Int = 3 * I + 4 * H + 2 * qW + 2 * kvW
         let backward: Int = n * backwardPerToken
-        let logits: Int = logitsChunk * V + 2 * logitsChunk * H + 3 * n * H
+        // LoRAGraph's chunking: bigger chunks when the head has no float32 copy.
+        let chunkRows = embeddingBytesPerValue < 4 ? max(logitsChunk, (1 << 24) / V) : logitsChunk
+        let logits: Int = chunkRows * V + 2 * chunkRows * H + 3 * n * H
         return MemoryEstimate(parts: [
-            Part(name: method == .qlora ? "frozen projections (NF4 where adapted)" : "frozen projections (float32)", bytes: Int(frozen)),
-            Part(name: "embeddings, output head, norms (float32)", bytes: embeddings),
+            Part(name: method == .qlora ? "frozen projections (NF4 where adapted)"
+                    : "frozen projections (\(baseBytesPerWeight == 2 ? "bf16" : "float32"))", bytes: Int(frozen)),
+            Part(name: "embeddings, output head (\(embeddingBytesPerValue == 2 ? "bf16" : "float32")), norms", bytes: embeddings),
             Part(name: "LoRA parameters (float32)", bytes: 4 * loraParams),
             Part(name: "LoRA gradients", bytes: 4 * loraParams),
             Part(name: "optimizer state (AdamW moments)", bytes: 8 * loraParams),
             Part(name: checkpointActivations ? "activations (one layer + layer inputs)" : "activations (all layers)", bytes: 4 * kept),
             Part(name: "backward temporaries (one layer)", bytes: 4 * backward),
-            Part(name: "logits (chunks of \(logitsChunk) rows) and final norm", bytes: 4 * logits),
+            Part(name: "logits (chunks of \(chunkRows) rows) and final norm", bytes: 4 * logits),
             Part(name: "runtime, tokenizer, libraries", bytes: runtimeBytes),
         ])
     }
 }
 
 extension LlamaConfig {
+    /// Shapes `inspect shape:NAME --memory` and `bench memory --shape NAME` know without a file.
+    public static let namedShapes: [String: LlamaConfig] = [
+        "llama3-8b": .llama3_8B, "llama3.2-1b": .llama32_1B, "smollm2-135m": .smolLM2_135M,
+    ]
+
+    /// Llama-3.2-1B's shape (16 layers, hidden 2048, MLP 8192, 32 heads, 8 key/value heads, tied head).
+    public static var llama32_1B: LlamaConfig {
+        LlamaConfig(architecture: "llama", hiddenSize: 2048, intermediateSize: 8192, numLayers: 16, numHeads: 32,
+                    numKVHeads: 8, headDim: 64, vocabSize: 128_256, rmsNormEps: 1e-5, ropeTheta: 500_000,
+                    maxPositionEmbeddings: 8192, tieWordEmbeddings: true)
+    }
+
+    /// SmolLM2-135M's shape (30 layers, hidden 576, MLP 1536, 9 heads, 3 key/value heads, tied head).
+    public static var smolLM2_135M: LlamaConfig {
+        LlamaConfig(architecture: "llama", hiddenSize: 576, intermediateSize: 1536, numLayers: 30, numHeads: 9,
+                    numKVHeads: 3, headDim: 64, vocabSize: 49_152, rmsNormEps: 1e-5, ropeTheta: 100_000,
+                    maxPositionEmbeddings: 8192, tieWordEmbeddings: true)
+    }
+
     /// Llama-3-8B's shape (32 layers, hidden 4096, MLP 14336, 32 heads, 8 key/value heads, vocabulary
     /// 128256, separate output head), for estimates and benchmarks without the weights.
     public static var llama3_8B: LlamaConfig {

@@ -16,7 +16,24 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     public var saveEvery = 0
     public var seed: UInt64 = 0
     public var checkpointActivations = false
+    /// `lora` or `qlora`, recorded in train_config.json (nil in runs from before it was recorded).
+    public var method: String?
+    /// The frozen base the adapter was trained on: `float32`, `nf4` (double-quantized or not) or
+    /// `source blocks` (a GGUF's own); an adapter is best used on the base it was trained on.
+    public var frozenBase: String?
     public init() {}
+
+    /// `frozenBase` of the train_config.json in (or beside, for `best/`) an adapter folder, if recorded.
+    public static func recordedFrozenBase(adapterFolder: String) -> String? {
+        let here = URL(fileURLWithPath: adapterFolder)
+        for dir in [here, here.deletingLastPathComponent()] {
+            let url = dir.appendingPathComponent("train_config.json")
+            if let data = try? Data(contentsOf: url), let o = try? JSONDecoder().decode(TrainingOptions.self, from: data) {
+                return o.frozenBase
+            }
+        }
+        return nil
+    }
 }
 
 /// One line of `metrics.jsonl`.

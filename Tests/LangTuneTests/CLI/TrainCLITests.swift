@@ -35,21 +35,42 @@ final class TrainCLITests: XCTestCase {
         let model = try AdapterTestSupport.tinyLlama3Folder()
         let dir = try AdapterTestSupport.tempDir("qlora")
         defer { try? FileManager.default.removeItem(at: dir); try? FileManager.default.removeItem(at: model) }
-        for base in ["nf4", "source"] {
-            let out = dir.appendingPathComponent(base)
+        let cache = dir.appendingPathComponent("cache").path
+        for (run, base, cacheArg, expect) in [("nf4", "nf4", cache, "quantized and cached"), ("nf4-again", "nf4", cache, "read from the cache"),
+                                              ("nf4-uncached", "nf4", "none", ""), ("source", "source", "none", "")] {
+            let out = dir.appendingPathComponent(run)
             let r = try CLI.run(["train", "--model", model.path, "--data", sample, "--output", out.path, "--steps", "2", "--batch-size", "2",
-                                 "--rank", "2", "--method", "qlora", "--qlora-base", base, "--threads", "2"])
+                                 "--rank", "2", "--method", "qlora", "--qlora-base", base, "--qlora-cache", cacheArg, "--threads", "2"])
             XCTAssertEqual(r.status, 0, r.stderr)
             XCTAssertTrue(r.stderr.contains("QLoRA"), r.stderr)
+            XCTAssertTrue(expect.isEmpty ? !r.stderr.contains("NF4 base") && !r.stderr.contains("NF4 cache") : r.stderr.contains(expect), r.stderr)
+            let config = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("train_config.json"))) as? [String: Any])
+            XCTAssertEqual(config["method"] as? String, "qlora")
+            // A safetensors (float) source has no blocks of its own: every choice is NF4.
+            XCTAssertEqual(config["frozenBase"] as? String, "nf4, double-quantized")
             let lines = try String(contentsOf: out.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
             let last = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as? [String: Any])
             XCTAssertTrue((last["loss"] as? Double)?.isFinite ?? false)
             XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("adapter_model.safetensors").path))
         }
+        // The cached base trains exactly as the freshly quantized one.
+        let bytes = try ["nf4", "nf4-again", "nf4-uncached"].map { try Data(contentsOf: dir.appendingPathComponent($0).appendingPathComponent("adapter_model.safetensors")) }
+        XCTAssertEqual(bytes[0], bytes[1])
+        XCTAssertEqual(bytes[0], bytes[2])
+        // Using the adapter runs the base it was trained on (NF4) unless told otherwise.
+        let adapterDir = dir.appendingPathComponent("nf4").path
+        let auto = try CLI.run(["score", "--model", model.path, "--adapter", adapterDir, "--json", "--", "Merhaba dünya"])
+        let asNF4 = try CLI.run(["score", "--model", model.path, "--adapter", adapterDir, "--quantize", "nf4", "--json", "--", "Merhaba dünya"])
+        let stored = try CLI.run(["score", "--model", model.path, "--adapter", adapterDir, "--quantize", "none", "--json", "--", "Merhaba dünya"])
+        XCTAssertEqual(auto.status, 0, auto.stderr)
+        XCTAssertTrue(auto.stderr.contains("trained on an NF4 base"), auto.stderr)
+        XCTAssertFalse(stored.stderr.contains("NF4"), stored.stderr)
+        XCTAssertEqual(auto.stdout, asNF4.stdout)
+        XCTAssertNotEqual(auto.stdout, stored.stdout)
         let bad = try CLI.run(["train", "--model", model.path, "--data", sample, "--output", dir.appendingPathComponent("x").path,
                                "--method", "qlora", "--qlora-base", "int3"])
         XCTAssertNotEqual(bad.status, 0)
-        XCTAssertTrue(bad.stderr.contains("--qlora-base must be nf4 or source"), bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("--qlora-base must be auto, nf4 or source"), bad.stderr)
     }
 
     func testKilledRunResumesToTheSameAdapterBytes() throws {
