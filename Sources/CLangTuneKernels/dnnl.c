@@ -13,7 +13,13 @@
 typedef int (*sgemm_fn)(char, char, int64_t, int64_t, int64_t, float, const float *, int64_t,
                         const float *, int64_t, float, float *, int64_t);
 
+typedef int (*gemm_bf16_fn)(char, char, int64_t, int64_t, int64_t, float, const uint16_t *, int64_t,
+                            const uint16_t *, int64_t, float, float *, int64_t);
+
 static sgemm_fn dnnl_sgemm_ptr = NULL;
+// oneDNN exports dnnl_gemm_bf16bf16f32 (C linkage, dnnl_sgemm's argument order) without declaring it in
+// dnnl.h; it runs on AMX or AVX512-BF16 where the CPU has them.
+static gemm_bf16_fn dnnl_bf16_ptr = NULL;
 static const char *dnnl_name = NULL;
 static atomic_int dnnl_enabled = 1;
 
@@ -29,7 +35,12 @@ static void load(void) {
         void *h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
         if (!h) continue;
         sgemm_fn f = (sgemm_fn)dlsym(h, "dnnl_sgemm");
-        if (f) { dnnl_sgemm_ptr = f; dnnl_name = names[i]; return; }
+        if (f) {
+            dnnl_sgemm_ptr = f;
+            dnnl_bf16_ptr = (gemm_bf16_fn)dlsym(h, "dnnl_gemm_bf16bf16f32");
+            dnnl_name = names[i];
+            return;
+        }
         dlclose(h);
     }
 }
@@ -62,4 +73,57 @@ void lt_sgemm_nt(int64_t M, int64_t N, int64_t K, const float *A, const float *B
         if (dnnl_sgemm_ptr('N', 'T', M, N, K, 1.0f, A, K, B, K, beta, C, N) == 0) return;
     }
     lt_sgemm_nt_rows(0, M, N, K, A, B, C, beta);
+}
+
+int lt_bf16_gemm_available(void) {
+    if (!lt_sgemm_uses_dnnl() || dnnl_bf16_ptr == NULL) return 0;
+    // Without bf16 units oneDNN emulates bf16 products (slower than float32): not worth it.
+    return (lt_cpu_features() & (LT_CPU_AVX512BF16 | LT_CPU_AMX_BF16)) != 0;
+}
+
+int lt_gemm_bf16(char transA, char transB, int64_t M, int64_t N, int64_t K, float alpha,
+                 const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (M <= 0 || N <= 0) return 0;
+    if (!lt_bf16_gemm_available()) return -1;
+    return dnnl_bf16_ptr(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0 ? 0 : -1;
+}
+
+static inline uint16_t f32_to_bf16_one(float f) {
+    uint32_t u;
+    __builtin_memcpy(&u, &f, 4);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u | 0x00400000u) >> 16);
+    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+// The scalar rule on 16 lanes with integer arithmetic, so both paths give the same bits.
+__attribute__((target("avx512f,avx512bw"))) static void f32_to_bf16_avx512(const float *x, uint16_t *y, int64_t n) {
+    const __m512i bias = _mm512_set1_epi32(0x7FFF), one = _mm512_set1_epi32(1), quiet = _mm512_set1_epi32(0x00400000);
+    const __m512i absmask = _mm512_set1_epi32(0x7FFFFFFF), inf = _mm512_set1_epi32(0x7F800000);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i u = _mm512_loadu_si512((const void *)(x + i));
+        __m512i rounded = _mm512_add_epi32(_mm512_add_epi32(u, bias), _mm512_and_si512(_mm512_srli_epi32(u, 16), one));
+        __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, absmask), inf);
+        __m512i r = _mm512_mask_mov_epi32(rounded, nan, _mm512_or_si512(u, quiet));
+        _mm256_storeu_si256((__m256i *)(y + i), _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16)));
+    }
+    for (; i < n; i++) y[i] = f32_to_bf16_one(x[i]);
+}
+#endif
+
+void lt_f32_to_bf16(const float *x, uint16_t *y, int64_t n) {
+    // Round to nearest even (NaN kept quiet), as PyTorch and BFloat16Bits.fromFloat.
+#if defined(__x86_64__)
+    if (lt_simd_enabled() && (lt_cpu_features() & LT_CPU_AVX512BW)) { f32_to_bf16_avx512(x, y, n); return; }
+#endif
+    for (int64_t i = 0; i < n; i++) y[i] = f32_to_bf16_one(x[i]);
+}
+
+void lt_bf16_to_f32(const uint16_t *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)x[i] << 16;
+        __builtin_memcpy(&y[i], &u, 4);
+    }
 }

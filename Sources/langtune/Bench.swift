@@ -5,7 +5,7 @@ import LangTune
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that measure LangTune and its baseline in the same run.",
-        subcommands: [BenchTrain.self, BenchGenerate.self, BenchTokenize.self, BenchMemory.self])
+        subcommands: [BenchTrain.self, BenchGenerate.self, BenchTokenize.self, BenchMemory.self, BenchGEMM.self])
 }
 
 /// Runs a Python baseline script from Benchmarks/ and returns its JSON output, or nil with a note.
@@ -127,9 +127,10 @@ struct BenchTrain: ParsableCommand {
         }
         let timed = times.dropFirst().reduce(0, +)
         let tokens = Double(batchSize * seqLen * steps)
+        let peakRSS = peakRSSBytes()  // before the GEMM peak measurement below allocates its matrices
         var result: [String: Any] = [
             "tokens_per_second": tokens / timed, "seconds_per_step": timed / Double(steps),
-            "first_step_seconds": times[0], "peak_rss_bytes": peakRSSBytes(),
+            "first_step_seconds": times[0], "peak_rss_bytes": peakRSS,
             "threads": lm.model.backend.threads.count, "seq_len": seqLen, "batch_size": batchSize, "rank": rank,
         ]
         // Useful FLOPs (issue 6's definition): 2N per token forward, 2N backward for input gradients,
@@ -140,6 +141,15 @@ struct BenchTrain: ParsableCommand {
         let lora = Double(c.numLayers) * Double(LoRATarget.allCases.reduce(0) { $0 + rank * ($1.shape(c).out + $1.shape(c).in) })
         let flopsPerToken = 4 * N + 3 * attn + 6 * lora
         result["model_tflops"] = flopsPerToken * tokens / timed / 1e12
+        // Model FLOP utilization against the bf16 GEMM peak of this machine, measured now: the best of
+        // this model's MLP product at the step's token count and a square 4096³ product.
+        let peaks = [GEMMMeasurement.measure(m: batchSize * seqLen, n: c.intermediateSize, k: c.hiddenSize, repeats: 3),
+                     GEMMMeasurement.measure(m: 4096, n: 4096, k: 4096, repeats: 2)]
+        if let peak = peaks.compactMap(\.bf16GFLOPS).max() {
+            result["bf16_peak_tflops"] = peak / 1000
+            result["mfu"] = flopsPerToken * tokens / timed / 1e9 / peak
+        }
+        result["dtype"] = lm.model.backend.usesBF16 ? "bf16" : "f32"
         if !noBaseline, let b = runBaselineObject("pytorch_train_bench.py", [
             "--model", lm.files.path, "--steps", String(steps), "--seq-len", String(seqLen), "--batch-size", String(batchSize),
             "--threads", String(lm.model.backend.threads.count), "--rank", String(rank), "--modes", baselineModes]) {
@@ -150,7 +160,7 @@ struct BenchTrain: ParsableCommand {
                     result["speedup_vs_" + mode] = tokens / timed / tps
                 }
                 if let rss = (m["peak_rss_bytes"] as? NSNumber)?.doubleValue, rss > 0 {
-                    result["memory_ratio_vs_" + mode] = Double(peakRSSBytes()) / rss
+                    result["memory_ratio_vs_" + mode] = Double(peakRSS) / rss
                 }
             }
         }
@@ -158,14 +168,19 @@ struct BenchTrain: ParsableCommand {
             print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
             return
         }
-        print(String(format: "LangTune \(method == "qlora" ? "QLoRA" : "LoRA") r%d, %d×%d tokens: %.1f tokens/s, %.2f s/step, peak RSS %.2f GB (%@)", rank, batchSize, seqLen,
-                     tokens / timed, timed / Double(steps), Double(peakRSSBytes()) / 1e9, lm.model.backend.name))
+        print(String(format: "LangTune \(method == "qlora" ? "QLoRA" : "LoRA") r%d %@, %d×%d tokens: %.1f tokens/s, %.2f s/step, peak RSS %.2f GB (%@)", rank,
+                     lm.model.backend.usesBF16 ? "bf16" : "f32", batchSize, seqLen,
+                     tokens / timed, timed / Double(steps), Double(peakRSS) / 1e9, lm.model.backend.name))
+        if let mfu = result["mfu"] as? Double, let peak = result["bf16_peak_tflops"] as? Double {
+            print(String(format: "model FLOPs: %.3f TFLOP/s = %.1f%% of the bf16 GEMM peak measured now (%.3f TFLOP/s)",
+                         result["model_tflops"] as? Double ?? 0, 100 * mfu, peak))
+        }
         for mode in ["float32", "bf16_autocast", "qlora"] {
             guard let m = result["pytorch_" + mode] as? [String: Any],
                   let tps = (m["tokens_per_second"] as? NSNumber)?.doubleValue,
                   let rss = (m["peak_rss_bytes"] as? NSNumber)?.doubleValue else { continue }
             print(String(format: "PyTorch+PEFT %@: %.1f tokens/s, peak RSS %.2f GB → LangTune is %.2fx faster at %.2fx the memory",
-                         mode, tps, rss / 1e9, tokens / timed / tps, Double(peakRSSBytes()) / rss))
+                         mode, tps, rss / 1e9, tokens / timed / tps, Double(peakRSS) / rss))
         }
     }
 }

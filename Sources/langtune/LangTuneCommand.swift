@@ -31,7 +31,9 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Worker threads (default: all cores).")
     var threads: Int?
 
-    @Option(name: .long, help: "Compute precision of activations. Only f32 exists today.")
+    @Option(name: .long, help: ArgumentHelp(
+        "Precision of the matrix products: f32 (float32 everywhere, the default), or bf16 (bfloat16 inputs with float32 accumulation on AMX/AVX512-BF16 through oneDNN; float32 where the CPU or library lacks them).",
+        valueName: "f32|bf16"))
     var dtype: String = "f32"
 
     @Option(name: .long, help: ArgumentHelp(
@@ -40,7 +42,7 @@ struct ModelOptions: ParsableArguments {
     var quantize: String = "auto"
 
     func validate() throws {
-        if dtype != "f32" { throw ValidationError("--dtype \(dtype) is not available yet; use f32") }
+        if dtype != "f32" && dtype != "bf16" { throw ValidationError("--dtype must be f32 or bf16") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
         if !["auto", "nf4", "none"].contains(quantize) { throw ValidationError("--quantize must be auto, nf4 or none") }
     }
@@ -60,7 +62,8 @@ struct ModelOptions: ParsableArguments {
 
     func load(quantization: FrozenQuantization? = nil) throws -> LanguageModel {
         if let t = threads { setenv("OMP_NUM_THREADS", String(t), 1) }
-        let lm = try LanguageModel(model, adapter: adapter, backend: CPUBackend(threads: Threads(threads)), quantization: quantization ?? baseQuantization)
+        let lm = try LanguageModel(model, adapter: adapter, backend: CPUBackend(threads: Threads(threads), bf16: dtype == "bf16"),
+                                   quantization: quantization ?? baseQuantization)
         if let outcome = lm.model.quantizationCache { note(outcome.description) }
         return lm
     }

@@ -40,6 +40,15 @@ void lt_set_dnnl_enabled(int enabled);
 void lt_sgemm_nt(int64_t M, int64_t N, int64_t K, const float *A, const float *B, float *C, float beta);
 /// Whether lt_sgemm_nt will use oneDNN (so callers need not thread it).
 int lt_sgemm_uses_dnnl(void);
+/// 1 when oneDNN's bf16 GEMM is loaded and the CPU has bf16 units (AVX512-BF16 or AMX-BF16).
+int lt_bf16_gemm_available(void);
+/// C[M,N] = alpha · op(A) · op(B) + beta · C, row-major, A and B bfloat16, C float32 (float32
+/// accumulation). Returns 0, or -1 when lt_bf16_gemm_available() is 0 (C untouched).
+int lt_gemm_bf16(char transA, char transB, int64_t M, int64_t N, int64_t K, float alpha,
+                 const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/// float32 -> bfloat16, round to nearest even; and back (exact).
+void lt_f32_to_bf16(const float *x, uint16_t *y, int64_t n);
+void lt_bf16_to_f32(const uint16_t *x, float *y, int64_t n);
 /// General row-major GEMM, BLAS-style: C = alpha·op(A)·op(B) + beta·C with
 /// op(X) = X ('N') or Xᵀ ('T'); op(A) is M×K, op(B) is K×N. oneDNN when present,
 /// else the built-in kernel (single-threaded; transposed operands are copied).

@@ -112,6 +112,13 @@ public final class LlamaModel: @unchecked Sendable {
         lmHead = c.tieWordEmbeddings || files.tensors["lm_head.weight"] == nil ? embedding : try table("lm_head")
         rope = Rope(headDim: c.headDim, theta: c.ropeTheta, scaling: c.ropeScaling)
         quantizationCache = cacheOutcome
+        if backend.usesBF16 { prepareBF16() }
+    }
+
+    /// bf16 copies of the float32 weights the bf16 products read (embedding lookups stay float32).
+    func prepareBF16() {
+        for l in layers { for w in [l.q, l.k, l.v, l.o, l.gate, l.up, l.down] { w.prepareBF16() } }
+        lmHead.prepareBF16()
     }
 
     /// Assembles a model from weights already built (synthetic models for benchmarks and tests).
@@ -124,6 +131,7 @@ public final class LlamaModel: @unchecked Sendable {
         self.finalNorm = finalNorm
         self.lmHead = lmHead ?? embedding
         rope = Rope(headDim: config.headDim, theta: config.ropeTheta, scaling: config.ropeScaling)
+        if backend.usesBF16 { prepareBF16() }
     }
 
     /// Runs `tokens` at positions `cache.length ..< cache.length + tokens.count`,

@@ -9,6 +9,12 @@ public protocol ComputeBackend: Sendable {
     var threads: Threads { get }
     /// `y[rows, out] = x[rows, in] · Wᵀ (+ bias)`.
     func linear(_ w: LinearWeight, x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>)
+    /// Products of more than two rows run in bfloat16 (inputs rounded, float32 accumulation and output).
+    var usesBF16: Bool { get }
+}
+
+extension ComputeBackend {
+    public var usesBF16: Bool { false }
 }
 
 /// The CPU backend.
@@ -18,10 +24,19 @@ public struct CPUBackend: ComputeBackend {
     /// means every product uses the float32 copy.
     public let quantizedMatvec: Bool
 
-    public init(threads: Threads = Threads(), quantizedMatvec: Bool = true) {
+    /// `--dtype bf16`: matrix products of more than two rows with bfloat16 inputs on AMX/AVX512-BF16
+    /// through oneDNN; false (or no bf16 units) keeps float32 everywhere.
+    public let bf16: Bool
+
+    public init(threads: Threads = Threads(), quantizedMatvec: Bool = true, bf16: Bool = false) {
         self.threads = threads
         self.quantizedMatvec = quantizedMatvec
+        self.bf16 = bf16
     }
+
+    public var usesBF16: Bool { bf16 && lt_bf16_gemm_available() != 0 }
+    /// Reused scratch of the products (shared by copies of this backend value).
+    public let scratch = ScratchCache()
 
     public var name: String {
         var lib: UnsafePointer<CChar>? = nil
@@ -41,7 +56,13 @@ public struct CPUBackend: ComputeBackend {
         // Generation reads GGUF blocks directly; everything else without a float32 copy goes through tiles.
         let readsBlocks = quantizedMatvec && w.blocks.map { [.q4_0, .q4_1, .q8_0].contains($0.dtype) } == true
         if w.dense == nil && !(rows <= 2 && readsBlocks) {
-            w.tiledForward(x: x, rows: rows, y: y, threads: threads)
+            w.tiledForward(x: x, rows: rows, y: y, threads: threads, bf16: usesBF16, scratch: scratch)
+        } else if rows > 2, usesBF16, let wb = w.bf16Values {
+            scratch.withBF16(rows * k) { xb in
+                lt_f32_to_bf16(x, xb, Int64(rows * k))
+                lt_gemm_bf16(CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "T")), Int64(rows), Int64(n), Int64(k), 1,
+                             xb, Int64(k), wb, Int64(k), 0, y, Int64(n))
+            }
         } else if rows <= 2 {
             for r in 0..<rows { matvec(w, x: x + r * k, y: y + r * n) }
         } else if lt_sgemm_uses_dnnl() != 0 {

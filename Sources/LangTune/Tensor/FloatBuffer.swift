@@ -1,4 +1,5 @@
 import CLangTuneKernels
+import Foundation
 /// A heap array of Float aligned to 64 bytes, for activations and weights the
 /// kernels read with SIMD loads. Freed when the buffer is released.
 public final class FloatBuffer: @unchecked Sendable {
@@ -32,3 +33,40 @@ public final class FloatBuffer: @unchecked Sendable {
 /// on their own and freed ones do not stay resident (see `pinMallocThreshold` in the CLI); a no-op
 /// off glibc.
 public func pinMmapThreshold(bytes: Int) { _ = lt_pin_mmap_threshold(Int64(bytes)) }
+
+/// A heap array of bfloat16 bit patterns aligned to 64 bytes (bf16 GEMM operands).
+final class BF16Buffer: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<UInt16>
+    let count: Int
+    init(count: Int) {
+        self.count = count
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 2, alignment: 64)
+            .bindMemory(to: UInt16.self, capacity: max(count, 1))
+    }
+    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+}
+
+/// Scratch space matrix products reuse from call to call (bf16 copies of their inputs, dequantized
+/// weight tiles): a fresh buffer over 128 KB is a new mapping the kernel zeroes page by page. One
+/// buffer per size class is kept (`Workspace.sizeClass`); a buffer in use is not shared.
+public final class ScratchCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var floats: [Int: FloatBuffer] = [:]
+    private var halves: [Int: BF16Buffer] = [:]
+
+    public init() {}
+
+    func withFloats<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) -> R) -> R {
+        let size = Workspace.sizeClass(count)
+        let b = lock.withLock { floats.removeValue(forKey: size) } ?? FloatBuffer(count: size, zeroed: false)
+        defer { lock.withLock { floats[size] = b } }
+        return body(b.pointer)
+    }
+
+    func withBF16<R>(_ count: Int, _ body: (UnsafeMutablePointer<UInt16>) -> R) -> R {
+        let size = Workspace.sizeClass(count)
+        let b = lock.withLock { halves.removeValue(forKey: size) } ?? BF16Buffer(count: size)
+        defer { lock.withLock { halves[size] = b } }
+        return body(b.pointer)
+    }
+}

@@ -15,6 +15,17 @@ public final class LinearWeight: @unchecked Sendable {
     public let blocks: WeightTensor?
     public let bias: FloatBuffer?
     private let owner: AnyObject?
+    /// A bfloat16 copy of `dense` for `--dtype bf16` products (`prepareBF16`).
+    private var bf16Copy: BF16Buffer?
+    var bf16Values: UnsafePointer<UInt16>? { bf16Copy.map { UnsafePointer($0.pointer) } }
+
+    /// Makes the bfloat16 copy bf16 products read (once; before the weight is shared across threads).
+    func prepareBF16() {
+        guard bf16Copy == nil, let dense else { return }
+        let b = BF16Buffer(count: outFeatures * inFeatures)
+        lt_f32_to_bf16(dense, b.pointer, Int64(outFeatures * inFeatures))
+        bf16Copy = b
+    }
 
     /// Builds from a stored tensor, dequantizing to float32 (or pointing at the
     /// mapped file when it already is float32).

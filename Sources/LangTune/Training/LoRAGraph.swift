@@ -70,21 +70,21 @@ final class LayerActivations: @unchecked Sendable {
     var loraT: [LoRATarget: FloatBuffer] = [:]
     var loraIn: [LoRATarget: FloatBuffer] = [:]
 
-    init(tokens n: Int, config c: LlamaConfig, adapter: LoRAAdapter, dropout: Bool) {
+    init(tokens n: Int, config c: LlamaConfig, adapter: LoRAAdapter, dropout: Bool, workspace ws: Workspace) {
         let H = c.hiddenSize, qW = c.numHeads * c.headDim, kvW = c.numKVHeads * c.headDim, I = c.intermediateSize
-        xIn = FloatBuffer(count: n * H, zeroed: false); h1 = FloatBuffer(count: n * H, zeroed: false)
-        q = FloatBuffer(count: n * qW, zeroed: false); k = FloatBuffer(count: n * kvW, zeroed: false)
-        v = FloatBuffer(count: n * kvW, zeroed: false); att = FloatBuffer(count: n * qW, zeroed: false)
-        xMid = FloatBuffer(count: n * H, zeroed: false); h2 = FloatBuffer(count: n * H, zeroed: false)
-        g = FloatBuffer(count: n * I, zeroed: false); u = FloatBuffer(count: n * I, zeroed: false)
-        act = FloatBuffer(count: n * I, zeroed: false)
-        rstd1 = FloatBuffer(count: n, zeroed: false); rstd2 = FloatBuffer(count: n, zeroed: false)
-        lse = FloatBuffer(count: n * c.numHeads, zeroed: false)
+        xIn = ws.floats(n * H); h1 = ws.floats(n * H)
+        q = ws.floats(n * qW); k = ws.floats(n * kvW)
+        v = ws.floats(n * kvW); att = ws.floats(n * qW)
+        xMid = ws.floats(n * H); h2 = ws.floats(n * H)
+        g = ws.floats(n * I); u = ws.floats(n * I)
+        act = ws.floats(n * I)
+        rstd1 = ws.floats(n); rstd2 = ws.floats(n)
+        lse = ws.floats(n * c.numHeads)
         for t in adapter.config.targets {
-            loraT[t] = FloatBuffer(count: n * adapter.config.rank, zeroed: false)
+            loraT[t] = ws.floats(n * adapter.config.rank)
             if dropout && adapter.config.dropout > 0 {
                 let inF = t.shape(c).in
-                loraIn[t] = FloatBuffer(count: n * inF, zeroed: false)
+                loraIn[t] = ws.floats(n * inF)
             }
         }
     }
@@ -101,6 +101,9 @@ public final class LoRAGraph: @unchecked Sendable {
     public let checkpointActivations: Bool
     /// Rows of the output head computed at once (the logits of a 128k vocabulary never exist for all rows).
     public var logitsChunk = 64
+
+    /// Buffers kept between runs (the step loop allocates nothing once shapes repeat).
+    let workspace = Workspace()
 
     public init(model: LlamaModel, adapter: LoRAAdapter, checkpointActivations: Bool = false) {
         self.model = model
@@ -121,9 +124,26 @@ public final class LoRAGraph: @unchecked Sendable {
     /// dx[rows, in] (+)= dy[rows, out] · W
     private func linearBackwardInput(_ w: LinearWeight, _ dy: UnsafePointer<Float>, _ rows: Int,
                                      _ dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        if w.dense == nil { return w.tiledBackwardInput(dy: dy, rows: rows, dx: dx, accumulate: accumulate, threads: threads) }
+        let bf16 = model.backend.usesBF16
+        let scratch = (model.backend as? CPUBackend)?.scratch
+        if w.dense == nil {
+            return w.tiledBackwardInput(dy: dy, rows: rows, dx: dx, accumulate: accumulate, threads: threads, bf16: bf16, scratch: scratch)
+        }
+        if bf16, rows > 2, let wb = w.bf16Values, let scratch {
+            scratch.withBF16(rows * w.outFeatures) { db in
+                lt_f32_to_bf16(dy, db, Int64(rows * w.outFeatures))
+                lt_gemm_bf16(n, n, Int64(rows), Int64(w.inFeatures), Int64(w.outFeatures), 1, db, Int64(w.outFeatures),
+                             wb, Int64(w.inFeatures), accumulate ? 1 : 0, dx, Int64(w.inFeatures))
+            }
+            return
+        }
         lt_sgemm(n, n, Int64(rows), Int64(w.inFeatures), Int64(w.outFeatures), 1, dy, Int64(w.outFeatures),
                  w.dense!, Int64(w.inFeatures), accumulate ? 1 : 0, dx, Int64(w.inFeatures))
+    }
+
+    /// dx = dy · W as the backward pass computes it (tests of the bf16 and tiled paths).
+    func backwardInputForTests(_ w: LinearWeight, _ dy: UnsafePointer<Float>, _ rows: Int, _ dx: UnsafeMutablePointer<Float>) {
+        linearBackwardInput(w, dy, rows, dx, accumulate: false)
     }
 
     private let n = CChar(UInt8(ascii: "N")), t = CChar(UInt8(ascii: "T"))
@@ -152,6 +172,11 @@ public final class LoRAGraph: @unchecked Sendable {
     /// Runs layer `li` on the residual stream `x` (updated in place), filling `acts`.
     private func layerForward(_ li: Int, x: UnsafeMutablePointer<Float>, batch: PackedBatch, acts: LayerActivations,
                               ropeCos: FloatBuffer, ropeSin: FloatBuffer, dropoutSeed: UInt64) {
+        workspace.scope { layerForwardBody(li, x: x, batch: batch, acts: acts, ropeCos: ropeCos, ropeSin: ropeSin, dropoutSeed: dropoutSeed) }
+    }
+
+    private func layerForwardBody(_ li: Int, x: UnsafeMutablePointer<Float>, batch: PackedBatch, acts: LayerActivations,
+                                  ropeCos: FloatBuffer, ropeSin: FloatBuffer, dropoutSeed: UInt64) {
         let layer = model.layers[li]
         let N = batch.tokenCount, H = c.hiddenSize, hd = c.headDim, nH = c.numHeads, nKV = c.numKVHeads
         let qW = nH * hd, kvW = nKV * hd, I = c.intermediateSize
@@ -167,7 +192,7 @@ public final class LoRAGraph: @unchecked Sendable {
         ltt_rope_forward_table(acts.k.pointer, Int64(N), Int64(nKV), Int64(hd), ropeCos.pointer, ropeSin.pointer)
         let scale = 1 / Float(hd).squareRoot()
         let scratchPer = Int(ltt_attention_forward_scratch_floats(Int64(hd)))
-        let scratch = FloatBuffer(count: scratchPer * nH, zeroed: false)
+        let scratch = workspace.floats(scratchPer * nH)
         for span in batch.spans {
             let o = span.start
             threads.parallelFor(nH) { s, e in
@@ -179,7 +204,7 @@ public final class LoRAGraph: @unchecked Sendable {
                 }
             }
         }
-        let tmp = FloatBuffer(count: N * H, zeroed: false)
+        let tmp = workspace.floats(N * H)
         project(layer.o, .o, layer: li, x: acts.att.pointer, rows: N, y: tmp.pointer, acts: acts, dropoutSeed: dropoutSeed)
         for i in 0..<(N * H) { x[i] += tmp.pointer[i] }
         acts.xMid.pointer.update(from: x, count: N * H)
@@ -203,20 +228,28 @@ public final class LoRAGraph: @unchecked Sendable {
                                  dy: UnsafePointer<Float>, rows: Int, dx: UnsafeMutablePointer<Float>, accumulate: Bool,
                                  acts: LayerActivations, grads: LoRAGradients, dropoutSeed: UInt64) {
         linearBackwardInput(w, dy, rows, dx, accumulate: accumulate)
+        workspace.scope {
+            loraBackward(target, layer: layer, x: x, dy: dy, rows: rows, dx: dx, acts: acts, grads: grads, dropoutSeed: dropoutSeed)
+        }
+    }
+
+    /// The LoRA part of a projection's backward: dA, dB, and its term of dx.
+    private func loraBackward(_ target: LoRATarget, layer: Int, x: UnsafePointer<Float>, dy: UnsafePointer<Float>, rows: Int,
+                              dx: UnsafeMutablePointer<Float>, acts: LayerActivations, grads: LoRAGradients, dropoutSeed: UInt64) {
         guard let lw = adapter.layers[layer][target], let tBuf = acts.loraT[target],
               let gA = grads.a[layer][target], let gB = grads.b[layer][target] else { return }
         let r = lw.rank, inF = lw.inFeatures, outF = lw.outFeatures, s = adapter.config.scale
         // dB[out, r] += s · dyᵀ t
         lt_sgemm(t, n, Int64(outF), Int64(r), Int64(rows), s, dy, Int64(outF), tBuf.pointer, Int64(r), 1, gB.pointer, Int64(r))
         // dt[rows, r] = s · dy B
-        let dt = FloatBuffer(count: rows * r, zeroed: false)
+        let dt = workspace.floats(rows * r)
         lt_sgemm(n, n, Int64(rows), Int64(r), Int64(outF), s, dy, Int64(outF), lw.b.pointer, Int64(r), 0, dt.pointer, Int64(r))
         // dA[r, in] += dtᵀ · input
         let input = acts.loraIn[target].map { UnsafePointer($0.pointer) } ?? x
         lt_sgemm(t, n, Int64(r), Int64(inF), Int64(rows), 1, dt.pointer, Int64(r), input, Int64(inF), 1, gA.pointer, Int64(inF))
         // dx += dropout'(dt · A)
         if acts.loraIn[target] != nil {
-            let dIn = FloatBuffer(count: rows * inF, zeroed: false)
+            let dIn = workspace.floats(rows * inF)
             lt_sgemm(n, n, Int64(rows), Int64(inF), Int64(r), 1, dt.pointer, Int64(r), lw.a.pointer, Int64(inF), 0, dIn.pointer, Int64(inF))
             ltt_dropout_backward(dIn.pointer, dIn.pointer, Int64(rows * inF), Float(adapter.config.dropout),
                                  dropoutSeed, dropoutOffset(layer: layer, target: target))
@@ -229,23 +262,30 @@ public final class LoRAGraph: @unchecked Sendable {
     /// Backward of layer `li`: `dx` holds d(loss)/d(layer output) and receives d(loss)/d(layer input).
     private func layerBackward(_ li: Int, dx: UnsafeMutablePointer<Float>, batch: PackedBatch, acts: LayerActivations,
                                grads: LoRAGradients, ropeCos: FloatBuffer, ropeSin: FloatBuffer, dropoutSeed: UInt64) {
+        workspace.scope {
+            layerBackwardBody(li, dx: dx, batch: batch, acts: acts, grads: grads, ropeCos: ropeCos, ropeSin: ropeSin, dropoutSeed: dropoutSeed)
+        }
+    }
+
+    private func layerBackwardBody(_ li: Int, dx: UnsafeMutablePointer<Float>, batch: PackedBatch, acts: LayerActivations,
+                                   grads: LoRAGradients, ropeCos: FloatBuffer, ropeSin: FloatBuffer, dropoutSeed: UInt64) {
         let layer = model.layers[li]
         let N = batch.tokenCount, H = c.hiddenSize, hd = c.headDim, nH = c.numHeads, nKV = c.numKVHeads
         let qW = nH * hd, kvW = nKV * hd, I = c.intermediateSize
         // MLP: x += down(swiglu(gate(h2), up(h2)))
-        let dAct = FloatBuffer(count: N * I, zeroed: false)
+        let dAct = workspace.floats(N * I)
         projectBackward(layer.down, .down, layer: li, x: acts.act.pointer, dy: dx, rows: N, dx: dAct.pointer, accumulate: false,
                         acts: acts, grads: grads, dropoutSeed: dropoutSeed)
-        let dg = FloatBuffer(count: N * I, zeroed: false), du = FloatBuffer(count: N * I, zeroed: false)
+        let dg = workspace.floats(N * I), du = workspace.floats(N * I)
         threads.parallelFor(N * I, grain: 1024) { s, e in
             ltt_swiglu_backward(dAct.pointer + s, acts.g.pointer + s, acts.u.pointer + s, dg.pointer + s, du.pointer + s, Int64(e - s))
         }
-        let dh = FloatBuffer(count: N * H, zeroed: false)
+        let dh = workspace.floats(N * H)
         projectBackward(layer.gate, .gate, layer: li, x: acts.h2.pointer, dy: dg.pointer, rows: N, dx: dh.pointer, accumulate: false,
                         acts: acts, grads: grads, dropoutSeed: dropoutSeed)
         projectBackward(layer.up, .up, layer: li, x: acts.h2.pointer, dy: du.pointer, rows: N, dx: dh.pointer, accumulate: true,
                         acts: acts, grads: grads, dropoutSeed: dropoutSeed)
-        let dn = FloatBuffer(count: N * H, zeroed: false)
+        let dn = workspace.floats(N * H)
         threads.parallelFor(N, grain: 8) { s, e in
             ltt_rmsnorm_backward(dh.pointer, acts.xMid.pointer, layer.postAttentionNorm.pointer, acts.rstd2.pointer,
                                  dn.pointer, nil, Int64(s), Int64(e), Int64(H))
@@ -253,16 +293,16 @@ public final class LoRAGraph: @unchecked Sendable {
         for i in 0..<(N * H) { dx[i] += dn.pointer[i] }
 
         // Attention: x += o(attn(rope(q(h1)), rope(k(h1)), v(h1)))
-        let dAtt = FloatBuffer(count: N * qW, zeroed: false)
+        let dAtt = workspace.floats(N * qW)
         projectBackward(layer.o, .o, layer: li, x: acts.att.pointer, dy: dx, rows: N, dx: dAtt.pointer, accumulate: false,
                         acts: acts, grads: grads, dropoutSeed: dropoutSeed)
-        let dq = FloatBuffer(count: N * qW, zeroed: false), dk = FloatBuffer(count: N * kvW, zeroed: false)
-        let dv = FloatBuffer(count: N * kvW, zeroed: false)
+        let dq = workspace.floats(N * qW), dk = workspace.floats(N * kvW)
+        let dv = workspace.floats(N * kvW)
         let scale = 1 / Float(hd).squareRoot()
         for span in batch.spans {
             let o = span.start
             let per = Int(ltt_attention_backward_scratch_floats(Int64(span.count), Int64(nH), Int64(nKV), Int64(hd)))
-            let scratch = FloatBuffer(count: per * nKV, zeroed: false)
+            let scratch = workspace.floats(per * nKV)
             threads.parallelFor(nKV) { s, e in
                 for kvh in s..<e {
                     ltt_attention_backward(acts.q.pointer + o * qW, acts.k.pointer + o * kvW, acts.v.pointer + o * kvW,
@@ -296,17 +336,22 @@ public final class LoRAGraph: @unchecked Sendable {
     /// unscaled sum of per-token losses (nats), accumulated in Double.
     @discardableResult
     public func run(_ batch: PackedBatch, lossScale: Float, grads: LoRAGradients?, dropoutSeed: UInt64 = 0) -> Double {
+        defer { workspace.endStep() }
+        return workspace.scope { runBody(batch, lossScale: lossScale, grads: grads, dropoutSeed: dropoutSeed) }
+    }
+
+    private func runBody(_ batch: PackedBatch, lossScale: Float, grads: LoRAGradients?, dropoutSeed: UInt64) -> Double {
         let N = batch.tokenCount, H = c.hiddenSize, L = c.numLayers, V = model.vocabSize
         precondition(N > 0)
         // RoPE table for this batch's positions.
         let half = c.headDim / 2
-        let ropeCos = FloatBuffer(count: N * half, zeroed: false), ropeSin = FloatBuffer(count: N * half, zeroed: false)
+        let ropeCos = workspace.floats(N * half), ropeSin = workspace.floats(N * half)
         batch.positions.withUnsafeBufferPointer { p in
             model.rope.invFreq.withUnsafeBufferPointer { f in
                 ltt_rope_table(p.baseAddress!, Int64(N), f.baseAddress!, Int64(half), ropeCos.pointer, ropeSin.pointer)
             }
         }
-        let x = FloatBuffer(count: N * H, zeroed: false)
+        let x = workspace.floats(N * H)
         for (i, id) in batch.ids.enumerated() {
             let row = min(max(Int(id), 0), c.vocabSize - 1)
             model.embedding.copyRow(row, into: x.pointer + i * H)
@@ -314,25 +359,29 @@ public final class LoRAGraph: @unchecked Sendable {
         let keepAll = !checkpointActivations || grads == nil
         var acts: [LayerActivations] = []
         var inputs: [FloatBuffer] = []
-        let shared = keepAll ? nil : LayerActivations(tokens: N, config: c, adapter: adapter, dropout: grads != nil)
+        let shared = keepAll ? nil : LayerActivations(tokens: N, config: c, adapter: adapter, dropout: grads != nil, workspace: workspace)
         for li in 0..<L {
-            let a = shared ?? LayerActivations(tokens: N, config: c, adapter: adapter, dropout: grads != nil)
-            if !keepAll { inputs.append(copyOf(x.pointer, N * H)) }
+            let a = shared ?? LayerActivations(tokens: N, config: c, adapter: adapter, dropout: grads != nil, workspace: workspace)
+            if !keepAll {
+                let saved = workspace.floats(N * H)
+                saved.pointer.update(from: x.pointer, count: N * H)
+                inputs.append(saved)
+            }
             layerForward(li, x: x.pointer, batch: batch, acts: a, ropeCos: ropeCos, ropeSin: ropeSin, dropoutSeed: dropoutSeed)
             if keepAll && grads != nil { acts.append(a) }
         }
         // Final norm, then the head only on rows that have a target.
-        let hf = FloatBuffer(count: N * H, zeroed: false), rstdF = FloatBuffer(count: N, zeroed: false)
+        let hf = workspace.floats(N * H), rstdF = workspace.floats(N)
         ltt_rmsnorm_forward(x.pointer, model.finalNorm.pointer, hf.pointer, rstdF.pointer, Int64(N), Int64(H), c.rmsNormEps)
         let rows = (0..<N).filter { batch.targets[$0] >= 0 }
-        let dHF = grads != nil ? FloatBuffer(count: N * H) : nil
+        let dHF = grads != nil ? workspace.floats(N * H, zeroed: true) : nil
         var lossSum = 0.0
         // A head without a float32 copy is dequantized once per chunk: bigger chunks (up to 64 MB of
         // logits) keep that cost small next to the product itself.
         let chunk = max(1, model.lmHead.dense == nil ? max(logitsChunk, (1 << 24) / V) : logitsChunk)
-        let hRows = FloatBuffer(count: chunk * H, zeroed: false)
-        let logits = FloatBuffer(count: chunk * V, zeroed: false)
-        let dRows = FloatBuffer(count: chunk * H, zeroed: false)
+        let hRows = workspace.floats(chunk * H)
+        let logits = workspace.floats(chunk * V)
+        let dRows = workspace.floats(chunk * H)
         var start = 0
         while start < rows.count {
             let m = min(chunk, rows.count - start)
@@ -350,25 +399,18 @@ public final class LoRAGraph: @unchecked Sendable {
             start += m
         }
         guard let grads, let dHF else { return lossSum }
-        let dx = FloatBuffer(count: N * H, zeroed: false)
+        let dx = workspace.floats(N * H)
         ltt_rmsnorm_backward(dHF.pointer, x.pointer, model.finalNorm.pointer, rstdF.pointer, dx.pointer, nil, 0, Int64(N), Int64(H))
         for li in stride(from: L - 1, through: 0, by: -1) {
             let a: LayerActivations
             if keepAll { a = acts[li] } else {
                 a = shared!
-                let xr = copyOf(inputs[li].pointer, N * H)
-                layerForward(li, x: xr.pointer, batch: batch, acts: a, ropeCos: ropeCos, ropeSin: ropeSin, dropoutSeed: dropoutSeed)
+                // The saved input is not needed after this layer: recompute on it in place.
+                layerForward(li, x: inputs[li].pointer, batch: batch, acts: a, ropeCos: ropeCos, ropeSin: ropeSin, dropoutSeed: dropoutSeed)
             }
             layerBackward(li, dx: dx.pointer, batch: batch, acts: a, grads: grads, ropeCos: ropeCos, ropeSin: ropeSin,
                           dropoutSeed: dropoutSeed)
         }
         return lossSum
     }
-}
-
-/// A new buffer holding `count` floats from `p` (one copy, no intermediate array).
-private func copyOf(_ p: UnsafePointer<Float>, _ count: Int) -> FloatBuffer {
-    let b = FloatBuffer(count: count, zeroed: false)
-    b.pointer.update(from: p, count: count)
-    return b
 }

@@ -1,3 +1,4 @@
+import CLangTuneKernels
 import Foundation
 import XCTest
 @testable import LangTune
@@ -20,10 +21,22 @@ final class PEFTGradientParityTests: XCTestCase {
     }
 
     func testGradientsMatchPyTorchPEFT() throws {
+        try check(backend: CPUBackend(), lossTolerance: 1e-4, gradTolerance: 1e-3)
+    }
+
+    /// `--dtype bf16`: products with bfloat16 inputs (8 significant bits, relative rounding 2^-9) and
+    /// float32 accumulation, against PEFT's float32. Measured: loss within 6.4e-4, gradients within
+    /// 2.9e-2 (relative L2, worst tensor); the tolerances leave about 3x.
+    func testBF16GradientsStayCloseToPyTorchPEFTFloat32() throws {
+        guard lt_bf16_gemm_available() != 0 else { throw XCTSkip("no bf16 GEMM here (oneDNN + AVX512-BF16/AMX needed)") }
+        try check(backend: CPUBackend(bf16: true), lossTolerance: 2e-3, gradTolerance: 1e-1)
+    }
+
+    func check(backend: CPUBackend, lossTolerance: Double, gradTolerance: Double) throws {
         let path = try TestPaths.require(TestPaths.smolLM2GGUF).path
         let f = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: TestPaths.fixture("train/smollm2_lora_grads.json")))
         let files = try ModelFiles.load(path)
-        let model = try LlamaModel(files: files)
+        let model = try LlamaModel(files: files, backend: backend)
         let targets = f.lora.targets.compactMap { LoRATarget(short: $0) }
         let config = LoRAConfig(rank: f.lora.rank, alpha: f.lora.alpha, dropout: 0, targets: targets)
         var layers: [[LoRATarget: LoRAWeights]] = []
@@ -45,7 +58,8 @@ final class PEFTGradientParityTests: XCTestCase {
         let grads = LoRAGradients(like: adapter)
         let scale = 1 / Float(batch.targetCount)
         let loss = LoRAGraph(model: model, adapter: adapter).run(batch, lossScale: scale, grads: grads) / Double(batch.targetCount)
-        XCTAssertEqual(loss, f.loss, accuracy: 1e-4 * f.loss, "loss")
+        print("loss \(loss) vs \(f.loss): relative \(abs(loss - f.loss) / f.loss)")
+        XCTAssertEqual(loss, f.loss, accuracy: lossTolerance * f.loss, "loss")
         for g in f.grads {
             // base_model.model.model.layers.{i}.{block}.{t}.lora_{A|B}.weight
             let parts = g.name.split(separator: ".")
@@ -59,7 +73,7 @@ final class PEFTGradientParityTests: XCTestCase {
             }
             let rel = (diff / norm).squareRoot()
             print("\(g.name): relative error \(rel)")
-            XCTAssertLessThanOrEqual(rel, 1e-3, g.name)
+            XCTAssertLessThanOrEqual(rel, gradTolerance, g.name)
         }
     }
 }
