@@ -121,9 +121,13 @@ void lt_f32_to_bf16(const float *x, uint16_t *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = f32_to_bf16_one(x[i]);
 }
 
-void lt_bf16_to_f32(const uint16_t *x, float *y, int64_t n) {
+void lt_bf16_to_f32(const void *x, float *y, int64_t n) {
+    // Byte loads: a bf16 tensor inside a mapped file need not be 2-byte aligned.
+    const uint8_t *b = (const uint8_t *)x;
     for (int64_t i = 0; i < n; i++) {
-        uint32_t u = (uint32_t)x[i] << 16;
+        uint16_t h;
+        __builtin_memcpy(&h, b + 2 * i, 2);
+        uint32_t u = (uint32_t)h << 16;
         __builtin_memcpy(&y[i], &u, 4);
     }
 }

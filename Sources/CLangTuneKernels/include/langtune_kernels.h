@@ -46,9 +46,9 @@ int lt_bf16_gemm_available(void);
 /// accumulation). Returns 0, or -1 when lt_bf16_gemm_available() is 0 (C untouched).
 int lt_gemm_bf16(char transA, char transB, int64_t M, int64_t N, int64_t K, float alpha,
                  const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, float beta, float *C, int64_t ldc);
-/// float32 -> bfloat16, round to nearest even; and back (exact).
+/// float32 -> bfloat16, round to nearest even; and back (exact; `x` may be unaligned).
 void lt_f32_to_bf16(const float *x, uint16_t *y, int64_t n);
-void lt_bf16_to_f32(const uint16_t *x, float *y, int64_t n);
+void lt_bf16_to_f32(const void *x, float *y, int64_t n);
 /// General row-major GEMM, BLAS-style: C = alpha·op(A)·op(B) + beta·C with
 /// op(X) = X ('N') or Xᵀ ('T'); op(A) is M×K, op(B) is K×N. oneDNN when present,
 /// else the built-in kernel (single-threaded; transposed operands are copied).

@@ -1,3 +1,5 @@
+import CLangTuneKernels
+
 /// Decodes `count` elements of type `type` starting at `src` into floats at `dst`.
 ///
 /// `count` must be a whole number of blocks (`type.blockSize`), and `src` must
@@ -11,7 +13,7 @@ public func dequantizeRow(_ type: DType, _ src: UnsafeRawPointer, _ dst: UnsafeM
     switch type {
     case .f32: UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: count * 4)
     case .f16: for i in 0..<count { dst[i] = Float16Bits.toFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
-    case .bf16: for i in 0..<count { dst[i] = BFloat16Bits.toFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+    case .bf16: lt_bf16_to_f32(src, dst, Int64(count))
     case .f64: for i in 0..<count { dst[i] = Float(src.loadUnaligned(fromByteOffset: 8 * i, as: Double.self)) }
     case .i8: for i in 0..<count { dst[i] = Float(src.load(fromByteOffset: i, as: Int8.self)) }
     case .u8, .bool: for i in 0..<count { dst[i] = Float(src.load(fromByteOffset: i, as: UInt8.self)) }

@@ -34,6 +34,8 @@ struct LlamaLayer: @unchecked Sendable {
     let postAttentionNorm: FloatBuffer
     let q, k, v, o: LinearWeight
     let gate, up, down: LinearWeight
+    /// The seven projections, in LoRATarget order.
+    var projections: [LinearWeight] { [q, k, v, o, gate, up, down] }
 }
 
 /// A Llama-family decoder (Llama 2/3, Mistral, Qwen2, SmolLM) for inference:
@@ -117,7 +119,7 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// bf16 copies of the float32 weights the bf16 products read (embedding lookups stay float32).
     func prepareBF16() {
-        for l in layers { for w in [l.q, l.k, l.v, l.o, l.gate, l.up, l.down] { w.prepareBF16() } }
+        for l in layers { for w in l.projections { w.prepareBF16() } }
         lmHead.prepareBF16()
     }
 

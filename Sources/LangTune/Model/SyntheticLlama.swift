@@ -1,3 +1,4 @@
+import CLangTuneKernels
 import Foundation
 
 /// How a synthetic model stores its frozen projection weights.
@@ -16,8 +17,8 @@ extension LlamaModel {
     ///
     /// Projections are uniform in ±0.02·√3 (standard deviation 0.02, transformers' initializer
     /// range), norms are 1, embeddings and the output head are bfloat16 (as QLoRA keeps them).
-    /// Each matrix is drawn as float32 and converted on its own, so building never needs more
-    /// than one float32 matrix beyond the model itself. The values depend on `seed` only, not on
+    /// NF4 and float32 matrices are drawn one at a time, bf16 ones in 64k-value chunks, so building
+    /// never needs more than one float32 matrix beyond the model itself. The values depend on `seed` only, not on
     /// the thread count (fixed 64k-value chunks, each with its own generator).
     public static func synthetic(config c: LlamaConfig, projections: SyntheticWeights, doubleQuant: Bool = true,
                                  seed: UInt64 = 0, backend: any ComputeBackend = CPUBackend()) -> LlamaModel {
@@ -37,7 +38,7 @@ extension LlamaModel {
             // Chunk by chunk: an 8B model's 525M-value embedding never exists as float32 (2.1 GB).
             forEachUniformChunk(count: out * inF, bound: 0.02 * Float(3).squareRoot(),
                                 seed: seed &+ tensorIndex &* 0x9E37_79B9_7F4A_7C15, threads: threads) { start, chunk in
-                for i in 0..<chunk.count { dst[start + i] = BFloat16Bits.fromFloat(chunk[i]) }
+                lt_f32_to_bf16(chunk.baseAddress!, dst + start, Int64(chunk.count))
             }
             let storage = ByteStorage(base: UnsafeRawPointer(bytes), count: out * inF * 2) { p, _ in
                 UnsafeMutableRawPointer(mutating: p).deallocate()
@@ -85,7 +86,7 @@ extension LlamaModel {
         var kinds: [String] = []
         var blockTypes = Set<String>()
         for l in layers {
-            for w in [l.q, l.k, l.v, l.o, l.gate, l.up, l.down] {
+            for w in l.projections {
                 let k: String
                 if let q = w.nf4 { k = q.doubleQuantized ? "nf4, double-quantized" : "nf4" }
                 else if w.dense != nil { k = "float32" }
@@ -106,7 +107,7 @@ extension LlamaModel {
         }
         var total = bytes(embedding) + (lmHead === embedding ? 0 : bytes(lmHead)) + 4 * finalNorm.count
         for l in layers {
-            total += [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].map(bytes).reduce(0, +)
+            total += l.projections.map(bytes).reduce(0, +)
             total += 4 * (l.inputNorm.count + l.postAttentionNorm.count)
         }
         return total

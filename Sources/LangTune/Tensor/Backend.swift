@@ -9,6 +9,8 @@ public protocol ComputeBackend: Sendable {
     var threads: Threads { get }
     /// `y[rows, out] = x[rows, in] · Wᵀ (+ bias)`.
     func linear(_ w: LinearWeight, x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>)
+    /// `dx[rows, in] (+)= dy[rows, out] · W`: the input gradient through a frozen weight (training).
+    func linearBackwardInput(_ w: LinearWeight, dy: UnsafePointer<Float>, rows: Int, dx: UnsafeMutablePointer<Float>, accumulate: Bool)
     /// Products of more than two rows run in bfloat16 (inputs rounded, float32 accumulation and output).
     var usesBF16: Bool { get }
 }
@@ -78,6 +80,22 @@ public struct CPUBackend: ComputeBackend {
                 for i in 0..<n { yr[i] += b.pointer[i] }
             }
         }
+    }
+
+    public func linearBackwardInput(_ w: LinearWeight, dy: UnsafePointer<Float>, rows: Int, dx: UnsafeMutablePointer<Float>,
+                                    accumulate: Bool) {
+        let n = w.outFeatures, k = w.inFeatures
+        let nn = CChar(UInt8(ascii: "N"))
+        if w.dense == nil {
+            return w.tiledBackwardInput(dy: dy, rows: rows, dx: dx, accumulate: accumulate, threads: threads, bf16: usesBF16, scratch: scratch)
+        }
+        if rows > 2, usesBF16, let wb = w.bf16Values {
+            return scratch.withBF16(rows * n) { db in
+                lt_f32_to_bf16(dy, db, Int64(rows * n))
+                lt_gemm_bf16(nn, nn, Int64(rows), Int64(k), Int64(n), 1, db, Int64(n), wb, Int64(k), accumulate ? 1 : 0, dx, Int64(k))
+            }
+        }
+        lt_sgemm(nn, nn, Int64(rows), Int64(k), Int64(n), 1, dy, Int64(n), w.dense!, Int64(k), accumulate ? 1 : 0, dx, Int64(k))
     }
 
     private func matvec(_ w: LinearWeight, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {

@@ -124,26 +124,7 @@ public final class LoRAGraph: @unchecked Sendable {
     /// dx[rows, in] (+)= dy[rows, out] · W
     private func linearBackwardInput(_ w: LinearWeight, _ dy: UnsafePointer<Float>, _ rows: Int,
                                      _ dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        let bf16 = model.backend.usesBF16
-        let scratch = (model.backend as? CPUBackend)?.scratch
-        if w.dense == nil {
-            return w.tiledBackwardInput(dy: dy, rows: rows, dx: dx, accumulate: accumulate, threads: threads, bf16: bf16, scratch: scratch)
-        }
-        if bf16, rows > 2, let wb = w.bf16Values, let scratch {
-            scratch.withBF16(rows * w.outFeatures) { db in
-                lt_f32_to_bf16(dy, db, Int64(rows * w.outFeatures))
-                lt_gemm_bf16(n, n, Int64(rows), Int64(w.inFeatures), Int64(w.outFeatures), 1, db, Int64(w.outFeatures),
-                             wb, Int64(w.inFeatures), accumulate ? 1 : 0, dx, Int64(w.inFeatures))
-            }
-            return
-        }
-        lt_sgemm(n, n, Int64(rows), Int64(w.inFeatures), Int64(w.outFeatures), 1, dy, Int64(w.outFeatures),
-                 w.dense!, Int64(w.inFeatures), accumulate ? 1 : 0, dx, Int64(w.inFeatures))
-    }
-
-    /// dx = dy · W as the backward pass computes it (tests of the bf16 and tiled paths).
-    func backwardInputForTests(_ w: LinearWeight, _ dy: UnsafePointer<Float>, _ rows: Int, _ dx: UnsafeMutablePointer<Float>) {
-        linearBackwardInput(w, dy, rows, dx, accumulate: false)
+        model.backend.linearBackwardInput(w, dy: dy, rows: rows, dx: dx, accumulate: accumulate)
     }
 
     private let n = CChar(UInt8(ascii: "N")), t = CChar(UInt8(ascii: "T"))
