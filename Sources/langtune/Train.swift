@@ -196,12 +196,13 @@ struct Train: ParsableCommand {
         lines.append(summary.interrupted ? "interrupted: continue with the same command plus --resume" : "adapter: \(summary.adapterPath)")
         note(lines.joined(separator: "\n"))
         if summary.interrupted { throw ExitCode(130) }
-        try writeReport(lm: lm, validation: valSet, dataOptions: dataOptions, out: out)
+        try writeReport(lm: lm, validation: valSet, dataOptions: dataOptions, frozenBase: opts.frozenBase ?? "", out: out)
     }
 
     /// report.html in the output folder: the loss curves and, with a validation set, the base and
     /// trained model's answers to its first --report-examples questions, side by side.
-    func writeReport(lm: LanguageModel, validation: [TokenizedExample], dataOptions: TrainingDataOptions, out: URL) throws {
+    func writeReport(lm: LanguageModel, validation: [TokenizedExample], dataOptions: TrainingDataOptions, frozenBase: String,
+                     out: URL) throws {
         let curves = TrainingCurves.load(out.appendingPathComponent("metrics.jsonl").path)
         var columns: [String] = [], metrics: [EvalMetrics] = [], samples: [ReportSample] = []
         if reportExamples > 0, !validation.isEmpty {
@@ -219,7 +220,7 @@ struct Train: ParsableCommand {
             }
             samples = ReportSample.rows(items: items, runs: runs)
         }
-        let facts = [("model", modelOptions.model), ("data", data), ("method", "\(method == "qlora" ? "QLoRA (NF4)" : "LoRA") r=\(rank) α=\(alpha)"),
+        let facts = [("model", modelOptions.model), ("data", data), ("method", "\(method == "qlora" ? "QLoRA" : "LoRA") r=\(rank) α=\(alpha), frozen base: \(frozenBase)"),
                      ("validation questions answered", "\(samples.count)"), ("date", Eval.today())]
         let report = EvalReport(title: "LangTune training run", facts: facts, columns: columns, metrics: metrics,
                                 curves: curves, samples: samples)

@@ -58,11 +58,16 @@ public struct QuantizedBaseCache: Sendable {
     struct Problem: Error { let reason: String }
 
     /// The NF4 weights of `quantization`'s targets in `files`: from the cache when it holds a good
-    /// copy, else quantized (with `threads`) and cached.
+    /// copy, else quantized (with `threads`) and cached. Targets that are NF4 already, or that keep a
+    /// GGUF's own blocks (`keepSourceBlocks`), are not NF4-quantized; with none left there is no
+    /// cache and no outcome.
     public func weights(for files: ModelFiles, quantization q: FrozenQuantization, threads: Threads) throws
-        -> (nf4: [String: NF4Tensor], outcome: Outcome) {
-        let names = ModelFiles.requiredTensors(files.config)
-            .filter { $0.shape.count == 2 && ModelExporter.isTarget($0.name, q) && files.nf4[$0.name] == nil }
+        -> (nf4: [String: NF4Tensor], outcome: Outcome?) {
+        let names = ModelFiles.requiredTensors(files.config).filter {
+            $0.shape.count == 2 && ModelExporter.isTarget($0.name, q) && files.nf4[$0.name] == nil
+                && !(q.keepSourceBlocks && files.tensors[$0.name]?.dtype.isQuantized == true)
+        }
+        if names.isEmpty { return ([:], nil) }
         let fingerprint = try Self.fingerprint(files, names: names.map(\.name), doubleQuant: q.doubleQuant)
         let key = String(format: "%016llx", fingerprint.utf8CString.withUnsafeBytes { lt_xxh64($0.baseAddress, Int64($0.count), 0) })
         let dir = (root as NSString).appendingPathComponent(key)

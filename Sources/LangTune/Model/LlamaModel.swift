@@ -68,8 +68,7 @@ public final class LlamaModel: @unchecked Sendable {
         // NF4 weights: the file's own (a bitsandbytes folder), else the cache's when QLoRA uses one.
         var stored = files.nf4
         var cacheOutcome: QuantizedBaseCache.Outcome?
-        if let quantization, let root = quantization.cacheDirectory,
-           !(quantization.keepSourceBlocks && files.tensors.values.contains { $0.dtype.isQuantized }) {
+        if let quantization, let root = quantization.cacheDirectory {
             let r = try QuantizedBaseCache(root: root).weights(for: files, quantization: quantization, threads: backend.threads)
             stored.merge(r.nf4) { a, _ in a }
             cacheOutcome = r.outcome

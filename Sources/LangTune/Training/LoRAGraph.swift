@@ -102,6 +102,12 @@ public final class LoRAGraph: @unchecked Sendable {
     /// Rows of the output head computed at once (the logits of a 128k vocabulary never exist for all rows).
     public var logitsChunk = 64
 
+    /// Rows of logits computed at once. A head without a float32 copy is dequantized once per chunk:
+    /// bigger chunks (up to 64 MB of logits) keep that cost small next to the product itself.
+    static func logitsRows(chunk: Int, vocab: Int, headHasFloatCopy: Bool) -> Int {
+        max(1, headHasFloatCopy ? chunk : max(chunk, (1 << 24) / vocab))
+    }
+
     /// Buffers kept between runs (the step loop allocates nothing once shapes repeat).
     let workspace = Workspace()
 
@@ -357,9 +363,7 @@ public final class LoRAGraph: @unchecked Sendable {
         let rows = (0..<N).filter { batch.targets[$0] >= 0 }
         let dHF = grads != nil ? workspace.floats(N * H, zeroed: true) : nil
         var lossSum = 0.0
-        // A head without a float32 copy is dequantized once per chunk: bigger chunks (up to 64 MB of
-        // logits) keep that cost small next to the product itself.
-        let chunk = max(1, model.lmHead.dense == nil ? max(logitsChunk, (1 << 24) / V) : logitsChunk)
+        let chunk = Self.logitsRows(chunk: logitsChunk, vocab: V, headHasFloatCopy: model.lmHead.dense != nil)
         let hRows = workspace.floats(chunk * H)
         let logits = workspace.floats(chunk * V)
         let dRows = workspace.floats(chunk * H)

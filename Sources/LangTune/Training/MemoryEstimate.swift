@@ -21,8 +21,11 @@ public struct MemoryEstimate: Sendable, Codable {
     public static let runtimeBytes = 150_000_000
 
     /// - Parameters:
-    ///   - projectionBytesPerWeight: what one frozen projection weight costs: 4 (float32), about 0.52 for
-    ///     NF4 with double quantization (0.5 + 1/64 + nested scales), 0.5625 without.
+    ///   - baseBytesPerWeight: what one frozen projection weight that is not NF4 costs: 4 (float32) or 2
+    ///     (bf16, `bench memory --method lora`). NF4 ones cost about 0.52 with double quantization
+    ///     (0.5 + 1/64 + nested scales), 0.5625 without.
+    ///   - embeddingBytesPerValue: 4 (float32) or 2 (bf16/f16 kept as stored, which also makes the
+    ///     logits chunks bigger, as `LoRAGraph` does for a head without a float32 copy).
     public static func training(config c: LlamaConfig, method: Method, rank: Int, targets: [LoRATarget] = LoRATarget.allCases,
                                 seqLen: Int, batchSize: Int, checkpointActivations: Bool = false, doubleQuant: Bool = true,
                                 dropout: Bool = false, logitsChunk: Int = 64, baseBytesPerWeight: Double = 4,
@@ -49,8 +52,7 @@ public struct MemoryEstimate: Sendable, Codable {
         let kept = checkpointActivations ? perLayer + L * n * H : L * perLayer
         let backwardPerToken: Int = 3 * I + 4 * H + 2 * qW + 2 * kvW
         let backward: Int = n * backwardPerToken
-        // LoRAGraph's chunking: bigger chunks when the head has no float32 copy.
-        let chunkRows = embeddingBytesPerValue < 4 ? max(logitsChunk, (1 << 24) / V) : logitsChunk
+        let chunkRows = LoRAGraph.logitsRows(chunk: logitsChunk, vocab: V, headHasFloatCopy: embeddingBytesPerValue == 4)
         let logits: Int = chunkRows * V + 2 * chunkRows * H + 3 * n * H
         return MemoryEstimate(parts: [
             Part(name: method == .qlora ? "frozen projections (NF4 where adapted)"

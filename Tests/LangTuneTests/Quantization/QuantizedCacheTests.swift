@@ -81,6 +81,12 @@ final class QuantizedCacheTests: XCTestCase {
         }
         try expectRebuilt("no manifest", reason: "missing or unreadable") { try FileManager.default.removeItem(at: manifest) }
 
+        // Keeping the GGUF's own blocks quantizes nothing, so nothing is cached.
+        let kept = try cache.weights(for: files, quantization: FrozenQuantization(keepSourceBlocks: true, cacheDirectory: root.path),
+                                     threads: threads)
+        XCTAssertNil(kept.outcome)
+        XCTAssertTrue(kept.nf4.isEmpty)
+
         // Other settings are another cache entry, not a rebuild of this one.
         var plain = q
         plain.doubleQuant = false
