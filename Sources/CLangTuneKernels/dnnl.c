@@ -81,6 +81,8 @@ int lt_bf16_gemm_available(void) {
     return (lt_cpu_features() & (LT_CPU_AVX512BF16 | LT_CPU_AMX_BF16)) != 0;
 }
 
+int lt_bf16_products_available(void) { return lt_amx_available() || lt_bf16_gemm_available(); }
+
 int lt_gemm_bf16(char transA, char transB, int64_t M, int64_t N, int64_t K, float alpha,
                  const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, float beta, float *C, int64_t ldc) {
     if (M <= 0 || N <= 0) return 0;

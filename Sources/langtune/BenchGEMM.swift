@@ -5,12 +5,13 @@ import LangTune
 struct BenchGEMM: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemm",
-        abstract: "Matrix-product throughput: float32 against bfloat16 (oneDNN on AMX / AVX512-BF16), same shapes, same run.",
+        abstract: "Matrix-product throughput: float32 against bfloat16 (LangTune's AMX kernel, oneDNN), same shapes, same run.",
         discussion: """
             Each shape MxNxK is C[M,N] = A[M,K]·B[N,K]ᵀ on random inputs, the best of --repeats runs
             per path after one warm-up. The defaults are the products of SmolLM2-135M training at 4×512
-            tokens (attention, MLP up/down, the output head) and a square 4096³ product. bf16 needs
-            oneDNN (libdnnl) and a CPU with AVX512-BF16 or AMX-BF16; without them only float32 is shown.
+            tokens (attention, MLP up/down, the output head) and a square 4096³ product. bf16 runs on
+            LangTune's AMX kernel where the CPU has AMX-BF16 (oneDNN's bf16 GEMM is measured beside it
+            when libdnnl is installed), else on oneDNN with AVX512-BF16; without either only float32 is shown.
 
             Examples:
               langtune bench gemm
@@ -39,7 +40,7 @@ struct BenchGEMM: ParsableCommand {
 
     func run() throws {
         if let t = threads { setenv("OMP_NUM_THREADS", String(t), 1) }
-        let results = try parsedShapes().map { GEMMMeasurement.measure(m: $0.0, n: $0.1, k: $0.2, repeats: repeats) }
+        let results = try parsedShapes().map { GEMMMeasurement.measure(m: $0.0, n: $0.1, k: $0.2, repeats: repeats, threads: Threads(threads)) }
         let peak = results.compactMap(\.bf16GFLOPS).max()
         if json {
             struct Out: Encodable { let shapes: [GEMMMeasurement]; let bf16_peak_gflops: Double?; let f32_peak_gflops: Double; let backend: String }
@@ -47,10 +48,13 @@ struct BenchGEMM: ParsableCommand {
                               backend: CPUBackend(threads: Threads(threads)).name))
             return
         }
-        print(CPUBackend(threads: Threads(threads)).name)
+        print(CPUBackend(threads: Threads(threads)).name + ", bf16 products: " + (results.first?.bf16Implementation ?? "none"))
         for r in results {
-            let bf = r.bf16GFLOPS.map { String(format: "bf16 %7.1f GFLOP/s (%.2fx, rel. error %.1e)", $0, $0 / r.f32GFLOPS, r.bf16RelativeError ?? 0) }
+            var bf = r.bf16GFLOPS.map { String(format: "bf16 %7.1f GFLOP/s (%.2fx, rel. error %.1e)", $0, $0 / r.f32GFLOPS, r.bf16RelativeError ?? 0) }
                 ?? "bf16 unavailable"
+            if let d = r.oneDNNBF16GFLOPS, let b = r.bf16GFLOPS {
+                bf += String(format: "   oneDNN bf16 %7.1f GFLOP/s (AMX kernel %.2fx)", d, b / d)
+            }
             print(String(format: "%5d x %6d x %5d   f32 %7.1f GFLOP/s   %@", r.m, r.n, r.k, r.f32GFLOPS, bf))
         }
     }

@@ -42,10 +42,23 @@ void lt_sgemm_nt(int64_t M, int64_t N, int64_t K, const float *A, const float *B
 int lt_sgemm_uses_dnnl(void);
 /// 1 when oneDNN's bf16 GEMM is loaded and the CPU has bf16 units (AVX512-BF16 or AMX-BF16).
 int lt_bf16_gemm_available(void);
+/// 1 when some bf16 GEMM runs here: LangTune's AMX kernel or oneDNN's (lt_bf16_gemm_available).
+int lt_bf16_products_available(void);
 /// C[M,N] = alpha · op(A) · op(B) + beta · C, row-major, A and B bfloat16, C float32 (float32
 /// accumulation). Returns 0, or -1 when lt_bf16_gemm_available() is 0 (C untouched).
 int lt_gemm_bf16(char transA, char transB, int64_t M, int64_t N, int64_t K, float alpha,
                  const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/// 1 when the CPU has AMX-BF16 and the kernel granted this process the tile state (checked once), and
+/// neither lt_set_amx_enabled(0) nor lt_set_simd_enabled(0) turned it off.
+int lt_amx_available(void);
+/// Turns LangTune's own AMX GEMM off (1 = on, the default), for tests and benchmarks against oneDNN.
+void lt_set_amx_enabled(int enabled);
+/// LangTune's AMX kernel on columns [n0, n1) of C: C[M, n0..n1) = A[M,K] · op(B)[K, n0..n1) + beta·C,
+/// A row-major bf16 (lda), op(B) = B[K][N] ('N') or B[N][K]ᵀ ('T') bf16 (ldb), C float32 (ldc).
+/// Threads split columns (multiples of 32 keep blocks whole). Returns 0, or -1 when AMX is not
+/// available, transB is neither 'N' nor 'T', alpha is not 1, or scratch memory could not be had (C untouched).
+int lt_gemm_bf16_amx(char transB, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t *A, int64_t lda,
+                     const uint16_t *B, int64_t ldb, float beta, float *C, int64_t ldc, int64_t n0, int64_t n1);
 /// float32 -> bfloat16, round to nearest even; and back (exact; `x` may be unaligned).
 void lt_f32_to_bf16(const float *x, uint16_t *y, int64_t n);
 void lt_bf16_to_f32(const void *x, float *y, int64_t n);

@@ -58,7 +58,8 @@ extension LinearWeight {
         let n_ = CChar(UInt8(ascii: "N")), t_ = CChar(UInt8(ascii: "T"))
         if bf16 {
             return withBF16Tiles(x, count: rows * k, threads: threads, scratch: scratch) { xb, j0, tr, tb in
-                lt_gemm_bf16(n_, t_, Int64(rows), Int64(tr), Int64(k), 1, xb, Int64(k), tb, Int64(k), 0, y + j0, Int64(n))
+                BF16GEMM.run(transposedB: true, m: rows, n: tr, k: k, a: xb, lda: k, b: tb, ldb: k, beta: 0, c: y + j0, ldc: n,
+                             threads: threads)
             }
         }
         withTiles(threads: threads, scratch: scratch) { j0, tr, tile in
@@ -74,8 +75,8 @@ extension LinearWeight {
         var first = true
         if bf16 {
             return withBF16Tiles(dy, count: rows * n, threads: threads, scratch: scratch) { db, j0, tr, tb in
-                lt_gemm_bf16(n_, n_, Int64(rows), Int64(k), Int64(tr), 1, db + j0, Int64(n), tb, Int64(k),
-                             (accumulate || !first) ? 1 : 0, dx, Int64(k))
+                BF16GEMM.run(transposedB: false, m: rows, n: k, k: tr, a: db + j0, lda: n, b: tb, ldb: k,
+                             beta: (accumulate || !first) ? 1 : 0, c: dx, ldc: k, threads: threads)
                 first = false
             }
         }

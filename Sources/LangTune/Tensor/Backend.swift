@@ -26,8 +26,8 @@ public struct CPUBackend: ComputeBackend {
     /// means every product uses the float32 copy.
     public let quantizedMatvec: Bool
 
-    /// `--dtype bf16`: matrix products of more than two rows with bfloat16 inputs on AMX/AVX512-BF16
-    /// through oneDNN; false (or no bf16 units) keeps float32 everywhere.
+    /// `--dtype bf16`: matrix products of more than two rows with bfloat16 inputs (LangTune's AMX kernel,
+    /// or oneDNN on AVX512-BF16); false (or no bf16 units) keeps float32 everywhere.
     public let bf16: Bool
 
     public init(threads: Threads = Threads(), quantizedMatvec: Bool = true, bf16: Bool = false) {
@@ -36,7 +36,7 @@ public struct CPUBackend: ComputeBackend {
         self.bf16 = bf16
     }
 
-    public var usesBF16: Bool { bf16 && lt_bf16_gemm_available() != 0 }
+    public var usesBF16: Bool { bf16 && BF16GEMM.available }
     /// Reused scratch of the products (shared by copies of this backend value).
     public let scratch = ScratchCache()
 
@@ -62,8 +62,8 @@ public struct CPUBackend: ComputeBackend {
         } else if rows > 2, usesBF16, let wb = w.bf16Values {
             scratch.withBF16(rows * k) { xb in
                 lt_f32_to_bf16(x, xb, Int64(rows * k))
-                lt_gemm_bf16(CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "T")), Int64(rows), Int64(n), Int64(k), 1,
-                             xb, Int64(k), wb, Int64(k), 0, y, Int64(n))
+                BF16GEMM.run(transposedB: true, m: rows, n: n, k: k, a: xb, lda: k, b: wb, ldb: k, beta: 0, c: y, ldc: n,
+                             threads: threads)
             }
         } else if rows <= 2 {
             for r in 0..<rows { matvec(w, x: x + r * k, y: y + r * n) }
@@ -92,7 +92,8 @@ public struct CPUBackend: ComputeBackend {
         if rows > 2, usesBF16, let wb = w.bf16Values {
             return scratch.withBF16(rows * n) { db in
                 lt_f32_to_bf16(dy, db, Int64(rows * n))
-                lt_gemm_bf16(nn, nn, Int64(rows), Int64(k), Int64(n), 1, db, Int64(n), wb, Int64(k), accumulate ? 1 : 0, dx, Int64(k))
+                BF16GEMM.run(transposedB: false, m: rows, n: k, k: n, a: db, lda: n, b: wb, ldb: k, beta: accumulate ? 1 : 0,
+                             c: dx, ldc: k, threads: threads)
             }
         }
         lt_sgemm(nn, nn, Int64(rows), Int64(k), Int64(n), 1, dy, Int64(n), w.dense!, Int64(k), accumulate ? 1 : 0, dx, Int64(k))

@@ -29,7 +29,19 @@ final class BF16Tests: XCTestCase {
     func rounded(_ v: [Float]) -> [Double] { v.map { Double(BFloat16Bits.toFloat(BFloat16Bits.fromFloat($0))) } }
 
     func testProductsEqualFloat64OfRoundedOperands() throws {
-        guard lt_bf16_gemm_available() != 0 else { throw XCTSkip("no bf16 GEMM here (oneDNN + AVX512-BF16/AMX needed)") }
+        guard lt_bf16_products_available() != 0 else { throw XCTSkip("no bf16 GEMM here (AMX, or oneDNN + AVX512-BF16 needed)") }
+        // Every implementation present: LangTune's AMX kernel, then oneDNN's.
+        var impls: [Int32] = []
+        if lt_amx_available() != 0 { impls.append(1) }
+        if lt_bf16_gemm_available() != 0 { impls.append(0) }
+        defer { lt_set_amx_enabled(1) }
+        for amx in impls {
+            lt_set_amx_enabled(amx)
+            try productsEqualFloat64OfRoundedOperands(BF16GEMM.implementation)
+        }
+    }
+
+    func productsEqualFloat64OfRoundedOperands(_ impl: String) throws {
         var rng = SplitMix64(seed: UInt64(Date().timeIntervalSince1970 * 1000) & 0xFFFF_FFFF)
         let backend = CPUBackend(threads: Threads(2), bf16: true)
         let rows = 7, out = 300, inF = 520
@@ -49,7 +61,7 @@ final class BF16Tests: XCTestCase {
                 for k in 0..<inF { s += xr[r * inF + k] * wr[j * inF + k] }
                 worst = max(worst, abs(Double(y[r * out + j]) - s)); scale = max(scale, abs(s))
             } }
-            XCTAssertLessThan(worst / scale, 1e-5, "\(label) forward")
+            XCTAssertLessThan(worst / scale, 1e-5, "\(impl), \(label) forward")
 
             // dx = dy · W, the product the training graph's backward pass uses.
             var dx = [Float](repeating: 0, count: rows * inF)
@@ -62,7 +74,54 @@ final class BF16Tests: XCTestCase {
                 for j in 0..<out { s += dyr[r * out + j] * wr[j * inF + k] }
                 worst = max(worst, abs(Double(dx[r * inF + k]) - s)); scale = max(scale, abs(s))
             } }
-            XCTAssertLessThan(worst / scale, 1e-5, "\(label) backward")
+            XCTAssertLessThan(worst / scale, 1e-5, "\(impl), \(label) backward")
         }
+    }
+
+    /// The AMX kernel on its own: edges in every dimension (rows, columns and depth not multiples of
+    /// the 16/32 tiles, depth over one 768-deep pass), both layouts of B, beta 0/1/other, strides wider
+    /// than the matrices (odd ldb included), a column range that starts mid-panel; columns outside the
+    /// range stay untouched. Bound: float32 accumulation of exact bf16 products, 1e-6 of Σ|terms|.
+    func testAMXKernelEqualsFloat64OnEdgeShapes() throws {
+        guard lt_amx_available() != 0 else { throw XCTSkip("no AMX-BF16 here (or the kernel refused the tile state)") }
+        var rng = SplitMix64(seed: UInt64(Date().timeIntervalSince1970 * 1000) & 0xFFFF_FFFF)
+        let cases: [(m: Int, n: Int, k: Int, tb: Bool, beta: Float, n0: Int, n1: Int, pad: Int)] = [
+            (1, 1, 1, true, 0, 0, 1, 0), (33, 17, 31, false, 1, 0, 17, 3), (64, 64, 64, true, 1, 0, 64, 0),
+            (37, 45, 70, true, 0.5, 5, 40, 1), (70, 100, 1100, false, 0, 32, 100, 2), (32, 96, 1600, true, 1, 0, 96, 0),
+            (100, 200, 576, true, 0, 0, 200, 0), (65, 48, 192, false, 1, 16, 48, 5),
+        ]
+        for cs in cases {
+            let lda = cs.k + cs.pad, ldc = cs.n + cs.pad
+            let ldb = (cs.tb ? cs.k : cs.n) + cs.pad
+            let a = (0..<(cs.m * lda)).map { _ in BFloat16Bits.fromFloat(Float(rng.nextDouble() * 2 - 1)) }
+            let b = (0..<((cs.tb ? cs.n : cs.k) * ldb)).map { _ in BFloat16Bits.fromFloat(Float(rng.nextDouble() * 2 - 1)) }
+            let c0 = (0..<(cs.m * ldc)).map { _ in Float(rng.nextDouble() * 2 - 1) }
+            var c = c0
+            let rc = lt_gemm_bf16_amx(CChar(UInt8(ascii: cs.tb ? "T" : "N")), Int64(cs.m), Int64(cs.n), Int64(cs.k), 1, a, Int64(lda),
+                                      b, Int64(ldb), cs.beta, &c, Int64(ldc), Int64(cs.n0), Int64(cs.n1))
+            XCTAssertEqual(rc, 0)
+            let label = "M\(cs.m) N\(cs.n) K\(cs.k) \(cs.tb ? "T" : "N") beta \(cs.beta) cols \(cs.n0)..<\(cs.n1)"
+            var worst = 0.0
+            for i in 0..<cs.m {
+                for j in 0..<ldc {
+                    let got = Double(c[i * ldc + j])
+                    guard j >= cs.n0 && j < cs.n1 else {
+                        XCTAssertEqual(c[i * ldc + j], c0[i * ldc + j], "\(label): column \(j) outside the range changed"); continue
+                    }
+                    var s = Double(cs.beta) * Double(c0[i * ldc + j]), mag = abs(s)
+                    for t in 0..<cs.k {
+                        let bv = cs.tb ? b[j * ldb + t] : b[t * ldb + j]
+                        let p = Double(BFloat16Bits.toFloat(a[i * lda + t])) * Double(BFloat16Bits.toFloat(bv))
+                        s += p; mag += abs(p)
+                    }
+                    worst = max(worst, abs(got - s) / max(mag, 1e-30))
+                }
+            }
+            XCTAssertLessThan(worst, 1e-6, label)
+        }
+        // alpha other than 1 is refused (callers fall back), C untouched.
+        var c: [Float] = [7]
+        XCTAssertEqual(lt_gemm_bf16_amx(CChar(UInt8(ascii: "T")), 1, 1, 1, 2, [0x3F80], 1, [0x3F80], 1, 0, &c, 1, 0, 1), -1)
+        XCTAssertEqual(c, [7])
     }
 }
