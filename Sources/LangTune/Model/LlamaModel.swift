@@ -86,13 +86,21 @@ public final class LlamaModel: @unchecked Sendable {
                                                             threads: backend.threads),
                                     bias: try b.map { try dequantize($0) })
             }
+            if keepBlocksForBF16(w), b == nil { return try LinearWeight(blocksOnly: w) }
             return try LinearWeight(w, bias: b)
+        }
+        // `--dtype bf16` without QLoRA: a quantized or 16-bit weight keeps the file's blocks (matrix-vector
+        // products and row lookups read them) plus a bf16 copy for the products, no float32 copy.
+        func keepBlocksForBF16(_ w: WeightTensor) -> Bool {
+            backend.usesBF16 && quantization == nil && w.shape.count == 2 && w.cols % w.dtype.blockSize == 0
+                && (w.dtype.isQuantized || w.dtype == .bf16 || w.dtype == .f16)
         }
         // QLoRA keeps 16-bit embeddings and head as stored (tiles and row lookups read them), so an
         // 8B model's 2 × 1 GB of bf16 does not become 2 × 2 GB of float32.
         func table(_ name: String) throws -> LinearWeight {
             let w = try t(name + ".weight")
             if quantization != nil, w.dtype == .bf16 || w.dtype == .f16 { return try LinearWeight(blocksOnly: w) }
+            if keepBlocksForBF16(w) { return try LinearWeight(blocksOnly: w) }
             return try LinearWeight(w)
         }
         embedding = try table("model.embed_tokens")
@@ -113,13 +121,14 @@ public final class LlamaModel: @unchecked Sendable {
         lmHead = c.tieWordEmbeddings || files.tensors["lm_head.weight"] == nil ? embedding : try table("lm_head")
         rope = Rope(headDim: c.headDim, theta: c.ropeTheta, scaling: c.ropeScaling)
         quantizationCache = cacheOutcome
-        if backend.usesBF16 { prepareBF16() }
+        if backend.usesBF16 { prepareBF16(fromSource: quantization == nil) }
     }
 
-    /// bf16 copies of the float32 weights the bf16 products read (embedding lookups stay float32).
-    func prepareBF16() {
-        for l in layers { for w in l.projections { w.prepareBF16() } }
-        lmHead.prepareBF16()
+    /// bf16 copies the bf16 products read: of the float32 weights, and with `fromSource` of weights kept
+    /// as the file's blocks (not NF4).
+    func prepareBF16(fromSource: Bool = false) {
+        for l in layers { for w in l.projections { w.prepareBF16(fromSource: fromSource, threads: backend.threads) } }
+        lmHead.prepareBF16(fromSource: fromSource, threads: backend.threads)
     }
 
     /// Assembles a model from weights already built (synthetic models for benchmarks and tests).

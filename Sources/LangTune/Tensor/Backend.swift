@@ -57,14 +57,14 @@ public struct CPUBackend: ComputeBackend {
         let n = w.outFeatures, k = w.inFeatures
         // Generation reads GGUF blocks directly; everything else without a float32 copy goes through tiles.
         let readsBlocks = quantizedMatvec && w.blocks.map { [.q4_0, .q4_1, .q8_0].contains($0.dtype) } == true
-        if w.dense == nil && !(rows <= 2 && readsBlocks) {
-            w.tiledForward(x: x, rows: rows, y: y, threads: threads, bf16: usesBF16, scratch: scratch)
-        } else if rows > 2, usesBF16, let wb = w.bf16Values {
+        if rows > 2, usesBF16, let wb = w.bf16Values {
             scratch.withBF16(rows * k) { xb in
                 lt_f32_to_bf16(x, xb, Int64(rows * k))
                 BF16GEMM.run(transposedB: true, m: rows, n: n, k: k, a: xb, lda: k, b: wb, ldb: k, beta: 0, c: y, ldc: n,
                              threads: threads)
             }
+        } else if w.dense == nil && !(rows <= 2 && readsBlocks) {
+            w.tiledForward(x: x, rows: rows, y: y, threads: threads, bf16: usesBF16, scratch: scratch)
         } else if rows <= 2 {
             for r in 0..<rows { matvec(w, x: x + r * k, y: y + r * n) }
         } else if lt_sgemm_uses_dnnl() != 0 {
@@ -86,15 +86,15 @@ public struct CPUBackend: ComputeBackend {
                                     accumulate: Bool) {
         let n = w.outFeatures, k = w.inFeatures
         let nn = CChar(UInt8(ascii: "N"))
-        if w.dense == nil {
-            return w.tiledBackwardInput(dy: dy, rows: rows, dx: dx, accumulate: accumulate, threads: threads, bf16: usesBF16, scratch: scratch)
-        }
         if rows > 2, usesBF16, let wb = w.bf16Values {
             return scratch.withBF16(rows * n) { db in
                 lt_f32_to_bf16(dy, db, Int64(rows * n))
                 BF16GEMM.run(transposedB: false, m: rows, n: k, k: n, a: db, lda: n, b: wb, ldb: k, beta: accumulate ? 1 : 0,
                              c: dx, ldc: k, threads: threads)
             }
+        }
+        if w.dense == nil {
+            return w.tiledBackwardInput(dy: dy, rows: rows, dx: dx, accumulate: accumulate, threads: threads, bf16: usesBF16, scratch: scratch)
         }
         lt_sgemm(nn, nn, Int64(rows), Int64(k), Int64(n), 1, dy, Int64(n), w.dense!, Int64(k), accumulate ? 1 : 0, dx, Int64(k))
     }

@@ -19,13 +19,34 @@ public final class LinearWeight: @unchecked Sendable {
     private var bf16Copy: BF16Buffer?
     var bf16Values: UnsafePointer<UInt16>? { bf16Copy.map { UnsafePointer($0.pointer) } }
 
-    /// Makes the bfloat16 copy bf16 products read (once; before the weight is shared across threads).
-    func prepareBF16() {
-        guard bf16Copy == nil, let dense else { return }
-        let b = BF16Buffer(count: outFeatures * inFeatures)
-        lt_f32_to_bf16(dense, b.pointer, Int64(outFeatures * inFeatures))
+    /// Makes the bfloat16 copy bf16 products read (once; before the weight is shared across threads):
+    /// from the float32 copy, or, with `fromSource`, from the stored blocks of a weight that has no
+    /// float32 copy (`--dtype bf16` keeps only the file's blocks and this copy: half the memory of float32).
+    /// NF4 weights keep their tiles (QLoRA's memory is the point).
+    func prepareBF16(fromSource: Bool = false, threads: Threads = Threads()) {
+        guard bf16Copy == nil else { return }
+        let k = inFeatures, b = BF16Buffer(count: outFeatures * k)
+        if let dense {
+            lt_f32_to_bf16(dense, b.pointer, Int64(outFeatures * k))
+        } else {
+            guard fromSource, nf4 == nil, blocks != nil else { return }
+            let rowsPer = max(1, 65_536 / k)
+            threads.parallelFor(outFeatures, grain: rowsPer) { s, e in
+                let tmp = FloatBuffer(count: rowsPer * k, zeroed: false)
+                var r = s
+                while r < e {
+                    let r1 = min(e, r + rowsPer)
+                    dequantizeRows(r, r1, into: tmp.pointer)
+                    lt_f32_to_bf16(tmp.pointer, b.pointer + r * k, Int64((r1 - r) * k))
+                    r = r1
+                }
+            }
+        }
         bf16Copy = b
     }
+
+    /// Whether products of many rows read a whole-matrix copy (float32 or bf16) rather than tiles.
+    var hasWholeCopy: Bool { dense != nil || bf16Copy != nil }
 
     /// Builds from a stored tensor, dequantizing to float32 (or pointing at the
     /// mapped file when it already is float32).

@@ -363,7 +363,7 @@ public final class LoRAGraph: @unchecked Sendable {
         let rows = (0..<N).filter { batch.targets[$0] >= 0 }
         let dHF = grads != nil ? workspace.floats(N * H, zeroed: true) : nil
         var lossSum = 0.0
-        let chunk = Self.logitsRows(chunk: logitsChunk, vocab: V, headHasFloatCopy: model.lmHead.dense != nil)
+        let chunk = Self.logitsRows(chunk: logitsChunk, vocab: V, headHasFloatCopy: model.lmHead.hasWholeCopy)
         let hRows = workspace.floats(chunk * H)
         let logits = workspace.floats(chunk * V)
         let dRows = workspace.floats(chunk * H)
