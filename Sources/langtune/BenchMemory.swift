@@ -35,6 +35,8 @@ struct BenchMemory: ParsableCommand {
     @Option(help: "LoRA rank.") var rank: Int = 16
     @Flag(name: .customLong("no-checkpoint-activations"), help: "Keep every layer's activations (more memory).")
     var noCheckpointActivations = false
+    @Option(help: "Products: f32, or bf16 (bf16 inputs, float32 accumulation; the bf16 projections are read as they are).")
+    var dtype: String = "f32"
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
     @Flag(help: "Print JSON.") var json = false
 
@@ -44,6 +46,7 @@ struct BenchMemory: ParsableCommand {
         }
         guard method == "qlora" || method == "lora" else { throw ValidationError("--method must be qlora or lora") }
         guard loraBase == "bf16" || loraBase == "f32" else { throw ValidationError("--lora-base must be bf16 or f32") }
+        guard dtype == "bf16" || dtype == "f32" else { throw ValidationError("--dtype must be f32 or bf16") }
         if seqLen < 2 || batchSize < 1 || steps < 1 || rank < 1 { throw ValidationError("--seq-len ≥ 2, --batch-size ≥ 1, --steps ≥ 1, --rank ≥ 1") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
     }
@@ -54,7 +57,7 @@ struct BenchMemory: ParsableCommand {
         let kind: SyntheticWeights = method == "qlora" ? .nf4 : (loraBase == "f32" ? .f32 : .bf16)
         let checkpoint = !noCheckpointActivations
         if let t = threads { setenv("OMP_NUM_THREADS", String(t), 1) }
-        let backend = CPUBackend(threads: Threads(threads))
+        let backend = CPUBackend(threads: Threads(threads), bf16: dtype == "bf16")
         let estimate = MemoryEstimate.training(
             config: c, method: method == "qlora" ? .qlora : .lora, rank: rank, seqLen: seqLen, batchSize: batchSize,
             checkpointActivations: checkpoint, doubleQuant: !noDoubleQuant, baseBytesPerWeight: kind == .f32 ? 4 : 2,
@@ -96,6 +99,7 @@ struct BenchMemory: ParsableCommand {
             "tokens_per_second": Double(seqLen * batchSize) / perStep, "build_seconds": buildSeconds,
             "frozen_weight_bytes": model.frozenWeightBytes, "lora_parameters": loraParams,
             "estimated_peak_bytes": estimate.total, "losses": losses, "backend": backend.name,
+            "dtype": backend.usesBF16 ? "bf16" : "f32",
         ]
         if json {
             print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
@@ -105,7 +109,8 @@ struct BenchMemory: ParsableCommand {
                      shape, method == "qlora" ? "QLoRA" : "LoRA", kind.rawValue, rank, batchSize, seqLen,
                      checkpoint ? ", activation checkpointing" : "", Double(peak) / 1e9, Double(estimate.total) / 1e9,
                      perStep, Double(seqLen * batchSize) / perStep))
-        print(String(format: "frozen weights %.2f GB, built in %.1f s; %@", Double(model.frozenWeightBytes) / 1e9, buildSeconds, backend.name))
+        print(String(format: "frozen weights %.2f GB, built in %.1f s; %@ products; %@", Double(model.frozenWeightBytes) / 1e9, buildSeconds,
+                     backend.usesBF16 ? "bf16" : "f32", backend.name))
     }
 }
 

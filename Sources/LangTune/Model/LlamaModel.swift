@@ -172,6 +172,10 @@ public final class LlamaModel: @unchecked Sendable {
         let scale = 1 / Float(hd).squareRoot()
         // One softmax row per head, so threads never share scratch space.
         let scratch = FloatBuffer(count: nH * (p0 + T), zeroed: false)
+        let flash: (lse: FloatBuffer, scratch: FloatBuffer, per: Int)? = p0 == 0 && T >= 16 ? {
+            let per = Int(ltt_attention_forward_scratch_floats(Int64(hd)))
+            return (FloatBuffer(count: nH * T, zeroed: false), FloatBuffer(count: per * nH, zeroed: false), per)
+        }() : nil
 
         for (li, layer) in layers.enumerated() {
             for t in 0..<T { lt_rmsnorm(x.pointer + t * H, layer.inputNorm.pointer, h.pointer + t * H, Int64(H), c.rmsNormEps) }
@@ -184,11 +188,23 @@ public final class LlamaModel: @unchecked Sendable {
                 rope.apply(kc.pointer + (p0 + t) * kvW, heads: nKV, position: p0 + t)
             }
             let n = p0 + T
-            threads.parallelFor(nH) { s, e in
-                for head in s..<e {
-                    lt_attention_causal(q.pointer, kc.pointer, vc.pointer, att.pointer,
-                                        Int64(T), Int64(p0), Int64(nH), Int64(nKV), Int64(hd), Int64(kvW),
-                                        scale, Int64(head), Int64(head + 1), scratch.pointer + head * n)
+            if let flash {
+                // A prompt on an empty cache: the training graph's blocked kernel (tiles of queries x keys,
+                // online softmax), the cache rows being exactly the prompt's keys and values.
+                threads.parallelFor(nH) { s, e in
+                    for head in s..<e {
+                        ltt_attention_forward(q.pointer, kc.pointer, vc.pointer, att.pointer, flash.lse.pointer, Int64(T),
+                                              Int64(nH), Int64(nKV), Int64(hd), scale, Int64(head), Int64(head + 1),
+                                              flash.scratch.pointer + head * flash.per, nil)
+                    }
+                }
+            } else {
+                threads.parallelFor(nH) { s, e in
+                    for head in s..<e {
+                        lt_attention_causal(q.pointer, kc.pointer, vc.pointer, att.pointer,
+                                            Int64(T), Int64(p0), Int64(nH), Int64(nKV), Int64(hd), Int64(kvW),
+                                            scale, Int64(head), Int64(head + 1), scratch.pointer + head * n)
+                    }
                 }
             }
             project(layer.o, .o, layer: li, x: att.pointer, rows: T, y: tmp.pointer)

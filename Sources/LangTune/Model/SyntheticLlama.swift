@@ -90,7 +90,7 @@ extension LlamaModel {
                 let k: String
                 if let q = w.nf4 { k = q.doubleQuantized ? "nf4, double-quantized" : "nf4" }
                 else if w.dense != nil { k = "float32" }
-                else if w.bf16Values != nil { k = "bfloat16" }
+                else if w.hasBF16Copy { k = "bfloat16" }
                 else { k = "source blocks"; if let t = w.blocks { blockTypes.insert("\(t.dtype)") } }
                 if !kinds.contains(k) { kinds.append(k) }
             }
@@ -102,7 +102,7 @@ extension LlamaModel {
     /// Bytes held by the frozen weights (projections, embeddings, head, norms), whatever their storage.
     public var frozenWeightBytes: Int {
         func bytes(_ w: LinearWeight) -> Int {
-            let copy = w.bf16Values != nil ? 2 * w.outFeatures * w.inFeatures : 0
+            let copy = w.hasBF16Copy ? 2 * w.outFeatures * w.inFeatures : 0
             if w.dense != nil { return 4 * w.outFeatures * w.inFeatures + copy }
             if let q = w.nf4 { return q.byteCount }
             return (w.blocks?.byteCount ?? 0) + copy

@@ -17,14 +17,21 @@ public final class LinearWeight: @unchecked Sendable {
     private let owner: AnyObject?
     /// A bfloat16 copy of `dense` for `--dtype bf16` products (`prepareBF16`).
     private var bf16Copy: BF16Buffer?
-    var bf16Values: UnsafePointer<UInt16>? { bf16Copy.map { UnsafePointer($0.pointer) } }
+    /// The bf16 values products read: the copy, or a bf16 weight's own stored values (no copy needed).
+    var bf16Values: UnsafePointer<UInt16>? {
+        if let bf16Copy { return UnsafePointer(bf16Copy.pointer) }
+        if let t = blocks, t.dtype == .bf16, let p = t.bytes.baseAddress, Int(bitPattern: p) % 2 == 0 {
+            return p.assumingMemoryBound(to: UInt16.self)
+        }
+        return nil
+    }
 
     /// Makes the bfloat16 copy bf16 products read (once; before the weight is shared across threads):
     /// from the float32 copy, or, with `fromSource`, from the stored blocks of a weight that has no
     /// float32 copy (`--dtype bf16` keeps only the file's blocks and this copy: half the memory of float32).
     /// NF4 weights keep their tiles (QLoRA's memory is the point).
     func prepareBF16(fromSource: Bool = false, threads: Threads = Threads()) {
-        guard bf16Copy == nil else { return }
+        guard bf16Values == nil else { return }
         let k = inFeatures, b = BF16Buffer(count: outFeatures * k)
         if let dense {
             lt_f32_to_bf16(dense, b.pointer, Int64(outFeatures * k))
@@ -45,8 +52,11 @@ public final class LinearWeight: @unchecked Sendable {
         bf16Copy = b
     }
 
+    /// Whether `prepareBF16` made a copy (memory accounting).
+    var hasBF16Copy: Bool { bf16Copy != nil }
+
     /// Whether products of many rows read a whole-matrix copy (float32 or bf16) rather than tiles.
-    var hasWholeCopy: Bool { dense != nil || bf16Copy != nil }
+    var hasWholeCopy: Bool { dense != nil || bf16Values != nil }
 
     /// Builds from a stored tensor, dequantizing to float32 (or pointing at the
     /// mapped file when it already is float32).

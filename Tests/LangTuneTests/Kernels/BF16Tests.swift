@@ -124,4 +124,23 @@ final class BF16Tests: XCTestCase {
         XCTAssertEqual(lt_gemm_bf16_amx(CChar(UInt8(ascii: "T")), 1, 1, 1, 2, [0x3F80], 1, [0x3F80], 1, 0, &c, 1, 0, 1), -1)
         XCTAssertEqual(c, [7])
     }
+
+    /// Where oneDNN's bf16 GEMM runs on the same tiles, LangTune's kernel gives the same bits (both
+    /// accumulate 32-deep tile products in float32 in k order), so switching implementations does not
+    /// move a loss curve.
+    func testAMXKernelGivesOneDNNsBits() throws {
+        guard lt_amx_available() != 0, lt_bf16_gemm_available() != 0 else { throw XCTSkip("needs both AMX and oneDNN's bf16 GEMM") }
+        var rng = SplitMix64(seed: UInt64(Date().timeIntervalSince1970 * 1000) & 0xFFFF_FFFF)
+        for (m, n, k) in [(96, 320, 576), (200, 192, 1536)] {
+            for tb in ["T", "N"] {
+                let a = (0..<(m * k)).map { _ in BFloat16Bits.fromFloat(Float(rng.nextDouble() * 2 - 1)) }
+                let b = (0..<(n * k)).map { _ in BFloat16Bits.fromFloat(Float(rng.nextDouble() * 2 - 1)) }
+                let t = CChar(UInt8(ascii: tb == "T" ? "T" : "N")), ldb = tb == "T" ? k : n
+                var c1 = [Float](repeating: 0, count: m * n), c2 = c1
+                XCTAssertEqual(lt_gemm_bf16_amx(t, Int64(m), Int64(n), Int64(k), 1, a, Int64(k), b, Int64(ldb), 0, &c1, Int64(n), 0, Int64(n)), 0)
+                XCTAssertEqual(lt_gemm_bf16(CChar(UInt8(ascii: "N")), t, Int64(m), Int64(n), Int64(k), 1, a, Int64(k), b, Int64(ldb), 0, &c2, Int64(n)), 0)
+                XCTAssertEqual(c1.map(\.bitPattern), c2.map(\.bitPattern), "\(m)x\(n)x\(k) \(tb)")
+            }
+        }
+    }
 }

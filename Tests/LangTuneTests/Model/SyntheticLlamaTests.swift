@@ -79,4 +79,25 @@ final class SyntheticLlamaTests: XCTestCase {
         XCTAssertEqual(first, log(300), accuracy: 0.1, "random weights predict uniformly")
         XCTAssertLessThan(last, first * 0.9, "the adapter learns the one sequence")
     }
+
+    /// A prompt on an empty cache runs the blocked (flash) attention kernel; a continuation runs the
+    /// row-at-a-time kernel over the cache. Same logits either way (summation order only: 1e-5), and
+    /// the cache rows the prompt left behind serve the continuation.
+    func testPromptAttentionEqualsIncrementalDecoding() {
+        let m = LlamaModel.synthetic(config: tiny, projections: .f32, seed: 3, backend: CPUBackend(threads: Threads(2)))
+        var rng = SplitMix64(seed: UInt64(Date().timeIntervalSince1970 * 1000) & 0xFFFF)
+        let ids = (0..<150).map { _ in Int(rng.next() % UInt64(tiny.vocabSize)) }
+        let V = tiny.vocabSize
+        let whole = m.forward(ids, cache: KVCache(config: tiny, capacity: ids.count), logits: .all)
+        let cache = KVCache(config: tiny, capacity: 4)
+        var pieces = m.forward(Array(ids[0..<100]), cache: cache, logits: .all)  // flash (p0 = 0)
+        pieces += m.forward(Array(ids[100..<120]), cache: cache, logits: .all)  // row kernel over 100 cached rows
+        for i in 120..<ids.count { pieces += m.forward([ids[i]], cache: cache, logits: .all) }
+        XCTAssertEqual(whole.count, ids.count * V)
+        XCTAssertEqual(pieces.count, whole.count)
+        let scale = whole.map { abs(Double($0)) }.max()!
+        let worst = zip(whole, pieces).map { abs(Double($0) - Double($1)) }.max()!
+        XCTAssertLessThan(worst / scale, 1e-5)
+        XCTAssertGreaterThan(scale, 0)
+    }
 }
