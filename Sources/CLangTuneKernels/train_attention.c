@@ -86,9 +86,29 @@ combine_rows_512(float *Y, int64_t ldy, const int R, const float *C, int64_t crs
     }
 }
 
+// n <= 16 (LoRA's x·Aᵀ and dy·B at rank <= 16): one masked vector per row, R (1..8) rows at once so
+// that eight independent FMA chains hide the FMA latency.
+static inline __attribute__((always_inline)) LTT_AVX512 void
+combine_narrow_512(float *Y, int64_t ldy, const int R, const float *C, int64_t crs, int64_t ccs,
+                   const float *X, int64_t ldx, int64_t m, int64_t n) {
+    const __mmask16 k = ltt_tail_mask(n);
+    __m512 acc[8];
+    for (int r = 0; r < R; r++) acc[r] = _mm512_maskz_loadu_ps(k, Y + r * ldy);
+    for (int64_t t = 0; t < m; t++) {
+        const __m512 x = _mm512_maskz_loadu_ps(k, X + t * ldx);
+        for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(C[r * crs + t * ccs]), x, acc[r]);
+    }
+    for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(Y + r * ldy, k, acc[r]);
+}
+
 static LTT_AVX512 void combine_512(float *Y, int64_t ldy, int64_t ny, const float *C, int64_t crs,
                                    int64_t ccs, const float *X, int64_t ldx, int64_t m, int64_t n) {
     int64_t i = 0;
+    if (n <= 16) {
+        for (; i + 8 <= ny; i += 8) combine_narrow_512(Y + i * ldy, ldy, 8, C + i * crs, crs, ccs, X, ldx, m, n);
+        for (; i < ny; i++) combine_narrow_512(Y + i * ldy, ldy, 1, C + i * crs, crs, ccs, X, ldx, m, n);
+        return;
+    }
     for (; i + 4 <= ny; i += 4) combine_rows_512(Y + i * ldy, ldy, 4, C + i * crs, crs, ccs, X, ldx, m, n);
     for (; i < ny; i++) combine_rows_512(Y + i * ldy, ldy, 1, C + i * crs, crs, ccs, X, ldx, m, n);
 }
@@ -361,4 +381,18 @@ void ltt_attention_backward(const float *q, const float *k, const float *v, cons
 #endif
     attn_bwd_port(q, k, v, out, dout, lse, dq, dk, dv, T, nHeads, nKV, hd, scale, kv0, kv1, scratch,
                   segment);
+}
+
+// The tiles' product shape on its own: LoRA's rank-r products are this shape too (one operand has
+// r = 8..64 rows or columns), where a general GEMM spends its time on packing and call overhead.
+void ltt_combine(float *Y, int64_t ldy, int64_t ny, const float *C, int64_t crs, int64_t ccs, const float *X,
+                 int64_t ldx, int64_t m, int64_t n) {
+    if (ny <= 0 || n <= 0 || m <= 0) return;
+#if LTT_HAVE_X86
+    if (ltt_simd_active()) {
+        combine_512(Y, ldy, ny, C, crs, ccs, X, ldx, m, n);
+        return;
+    }
+#endif
+    combine_port(Y, ldy, ny, C, crs, ccs, X, ldx, m, n);
 }

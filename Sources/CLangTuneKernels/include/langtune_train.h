@@ -95,6 +95,14 @@ void ltt_attention_backward(const float *q, const float *k, const float *v, cons
                             int64_t T, int64_t nHeads, int64_t nKV, int64_t hd, float scale,
                             int64_t kv0, int64_t kv1, float *scratch, const int32_t *segment);
 
+// ---- small products (LoRA) -------------------------------------------------------
+
+/// Y[i][0..n) += sum_{t<m} C[i*crs + t*ccs] * X[t*ldx + 0..n) for rows i < ny, in t order (float32,
+/// AVX-512 where present). With crs/ccs either operand may be read transposed. LoRA's products
+/// (one side of rank r) are all of this form; split rows or columns across threads by offsetting.
+void ltt_combine(float *Y, int64_t ldy, int64_t ny, const float *C, int64_t crs, int64_t ccs, const float *X,
+                 int64_t ldx, int64_t m, int64_t n);
+
 // ---- SwiGLU ----------------------------------------------------------------
 
 /// out = silu(g) * u = g * sigmoid(g) * u. out may alias g or u.

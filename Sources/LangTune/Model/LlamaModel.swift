@@ -245,7 +245,7 @@ public final class LlamaModel: @unchecked Sendable {
                          y: UnsafeMutablePointer<Float>) {
         backend.linear(w, x: x, rows: rows, y: y)
         if let a = adapter, layer < a.layers.count, let lw = a.layers[layer][target] {
-            lw.add(x: x, rows: rows, y: y, scale: a.config.scale)
+            lw.add(x: x, rows: rows, y: y, scale: a.config.scale, threads: backend.threads)
         }
     }
 

@@ -153,7 +153,9 @@ public final class LoRAGraph: @unchecked Sendable {
                                 dropoutSeed, dropoutOffset(layer: layer, target: target))
             input = UnsafePointer(dIn.pointer)
         }
-        lw.addForward(x: input, rows: rows, y: y, scale: adapter.config.scale, t: tBuf.pointer)
+        let scratch = workspace.floats(lw.forwardScratchCount)
+        lw.addForward(x: input, rows: rows, y: y, scale: adapter.config.scale, t: tBuf.pointer, scratch: scratch.pointer,
+                      threads: threads)
     }
 
     /// Runs layer `li` on the residual stream `x` (updated in place), filling `acts`.
@@ -225,24 +227,20 @@ public final class LoRAGraph: @unchecked Sendable {
                               dx: UnsafeMutablePointer<Float>, acts: LayerActivations, grads: LoRAGradients, dropoutSeed: UInt64) {
         guard let lw = adapter.layers[layer][target], let tBuf = acts.loraT[target],
               let gA = grads.a[layer][target], let gB = grads.b[layer][target] else { return }
-        let r = lw.rank, inF = lw.inFeatures, outF = lw.outFeatures, s = adapter.config.scale
-        // dB[out, r] += s · dyᵀ t
-        lt_sgemm(t, n, Int64(outF), Int64(r), Int64(rows), s, dy, Int64(outF), tBuf.pointer, Int64(r), 1, gB.pointer, Int64(r))
-        // dt[rows, r] = s · dy B
-        let dt = workspace.floats(rows * r)
-        lt_sgemm(n, n, Int64(rows), Int64(r), Int64(outF), s, dy, Int64(outF), lw.b.pointer, Int64(r), 0, dt.pointer, Int64(r))
-        // dA[r, in] += dtᵀ · input
+        let inF = lw.inFeatures
+        let scratch = workspace.floats(lw.backwardScratchCount(rows: rows))
         let input = acts.loraIn[target].map { UnsafePointer($0.pointer) } ?? x
-        lt_sgemm(t, n, Int64(r), Int64(inF), Int64(rows), 1, dt.pointer, Int64(r), input, Int64(inF), 1, gA.pointer, Int64(inF))
-        // dx += dropout'(dt · A)
         if acts.loraIn[target] != nil {
+            // dx += dropout'(dt · A)
             let dIn = workspace.floats(rows * inF)
-            lt_sgemm(n, n, Int64(rows), Int64(inF), Int64(r), 1, dt.pointer, Int64(r), lw.a.pointer, Int64(inF), 0, dIn.pointer, Int64(inF))
+            lw.backward(dy: dy, t: tBuf.pointer, input: input, rows: rows, scale: adapter.config.scale, gradA: gA.pointer,
+                        gradB: gB.pointer, dIn: dIn.pointer, accumulate: false, scratch: scratch.pointer, threads: threads)
             ltt_dropout_backward(dIn.pointer, dIn.pointer, Int64(rows * inF), Float(adapter.config.dropout),
                                  dropoutSeed, dropoutOffset(layer: layer, target: target))
             for i in 0..<(rows * inF) { dx[i] += dIn.pointer[i] }
         } else {
-            lt_sgemm(n, n, Int64(rows), Int64(inF), Int64(r), 1, dt.pointer, Int64(r), lw.a.pointer, Int64(inF), 1, dx, Int64(inF))
+            lw.backward(dy: dy, t: tBuf.pointer, input: input, rows: rows, scale: adapter.config.scale, gradA: gA.pointer,
+                        gradB: gB.pointer, dIn: dx, accumulate: true, scratch: scratch.pointer, threads: threads)
         }
     }
 
