@@ -2,11 +2,89 @@
 // Softmax is taken in float32 with the running maximum subtracted, as
 // PyTorch's eager attention does (up to summation order).
 #include "langtune_kernels.h"
+#include "train_simd.h"
 #include <math.h>
+
+#if LTT_HAVE_X86
+// One decoding query attends to hundreds of cached rows per head and layer: scores, softmax and
+// the weighted sum of values in AVX-512 registers, keys and values read as stored (float32, or bf16
+// widened exactly), no call per key.
+static inline __attribute__((always_inline)) LTT_AVX512 __m512 kv_load(const void *base, int64_t i, const int bf16,
+                                                                       __mmask16 m) {
+    if (bf16) {
+        const __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)base + i);
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+    return _mm512_maskz_loadu_ps(m, (const float *)base + i);
+}
+
+LTT_BODY LTT_AVX512 void attn_cache_512(const float *q, const void *k, const void *v, float *out, int64_t T, int64_t p0,
+                                        int64_t nHeads, int64_t nKV, int64_t hd, int64_t kvStride, float scale,
+                                        int64_t h0, int64_t h1, float *scratch, const int bf16) {
+    const int64_t group = nHeads / nKV;
+    for (int64_t h = h0; h < h1; h++) {
+        const int64_t kh = h / group;
+        for (int64_t t = 0; t < T; t++) {
+            const float *qr = q + t * nHeads * hd + h * hd;
+            float *o = out + t * nHeads * hd + h * hd;
+            const int64_t n = p0 + t + 1;
+            float mx = -INFINITY;
+            for (int64_t j = 0; j < n; j++) {
+                const int64_t row = j * kvStride + kh * hd;
+                __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+                int64_t d = 0;
+                for (; d + 32 <= hd; d += 32) {
+                    a0 = _mm512_fmadd_ps(_mm512_loadu_ps(qr + d), kv_load(k, row + d, bf16, 0xFFFF), a0);
+                    a1 = _mm512_fmadd_ps(_mm512_loadu_ps(qr + d + 16), kv_load(k, row + d + 16, bf16, 0xFFFF), a1);
+                }
+                for (; d < hd; d += 16) {
+                    const __mmask16 m = ltt_tail_mask(hd - d);
+                    a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qr + d), kv_load(k, row + d, bf16, m), a0);
+                }
+                const float sc = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) * scale;
+                scratch[j] = sc;
+                mx = sc > mx ? sc : mx;
+            }
+            const float inv = 1.0f / ltt_expsub_sum_512(scratch, mx, n);
+            for (int64_t d0 = 0; d0 < hd; d0 += 64) {
+                __m512 acc[4];
+                __mmask16 m[4];
+                for (int c = 0; c < 4; c++) {
+                    acc[c] = _mm512_setzero_ps();
+                    m[c] = d0 + 16 * c < hd ? ltt_tail_mask(hd - d0 - 16 * c) : 0;
+                }
+                for (int64_t j = 0; j < n; j++) {
+                    const __m512 p = _mm512_set1_ps(scratch[j] * inv);
+                    const int64_t row = j * kvStride + kh * hd + d0;
+                    for (int c = 0; c < 4; c++) acc[c] = _mm512_fmadd_ps(p, kv_load(v, row + 16 * c, bf16, m[c]), acc[c]);
+                }
+                for (int c = 0; c < 4; c++) _mm512_mask_storeu_ps(o + d0 + 16 * c, m[c], acc[c]);
+            }
+        }
+    }
+}
+
+LTT_AVX512 static void attn_cache_f32_512(const float *q, const float *k, const float *v, float *out, int64_t T, int64_t p0,
+                                          int64_t nH, int64_t nKV, int64_t hd, int64_t st, float scale, int64_t h0, int64_t h1,
+                                          float *scratch) {
+    attn_cache_512(q, k, v, out, T, p0, nH, nKV, hd, st, scale, h0, h1, scratch, 0);
+}
+LTT_AVX512 static void attn_cache_bf16_512(const float *q, const uint16_t *k, const uint16_t *v, float *out, int64_t T,
+                                           int64_t p0, int64_t nH, int64_t nKV, int64_t hd, int64_t st, float scale, int64_t h0,
+                                           int64_t h1, float *scratch) {
+    attn_cache_512(q, k, v, out, T, p0, nH, nKV, hd, st, scale, h0, h1, scratch, 1);
+}
+#endif
 
 void lt_attention_causal(const float *q, const float *k, const float *v, float *out,
                          int64_t T, int64_t p0, int64_t nHeads, int64_t nKV, int64_t hd,
                          int64_t kvStride, float scale, int64_t h0, int64_t h1, float *scratch) {
+#if LTT_HAVE_X86
+    if (ltt_simd_active() && lt_simd_enabled()) {
+        attn_cache_f32_512(q, k, v, out, T, p0, nHeads, nKV, hd, kvStride, scale, h0, h1, scratch);
+        return;
+    }
+#endif
     const int64_t group = nHeads / nKV;
     for (int64_t h = h0; h < h1; h++) {
         const int64_t kh = h / group;
@@ -28,6 +106,45 @@ void lt_attention_causal(const float *q, const float *k, const float *v, float *
                 const float p = scratch[j] * inv;
                 const float *vr = v + j * kvStride + kh * hd;
                 for (int64_t i = 0; i < hd; i++) o[i] += p * vr[i];
+            }
+        }
+    }
+}
+
+// The same over a bf16 cache: each key and value row is widened to float32 (exactly) before use.
+void lt_attention_causal_bf16(const float *q, const uint16_t *k, const uint16_t *v, float *out,
+                              int64_t T, int64_t p0, int64_t nHeads, int64_t nKV, int64_t hd,
+                              int64_t kvStride, float scale, int64_t h0, int64_t h1, float *scratch) {
+#if LTT_HAVE_X86
+    if (ltt_simd_active() && lt_simd_enabled()) {
+        attn_cache_bf16_512(q, k, v, out, T, p0, nHeads, nKV, hd, kvStride, scale, h0, h1, scratch);
+        return;
+    }
+#endif
+    const int64_t group = nHeads / nKV;
+    float row[1024];
+    if (hd > 1024) return;  // no Llama-family head is that wide; callers check (LlamaConfig)
+    for (int64_t h = h0; h < h1; h++) {
+        const int64_t kh = h / group;
+        for (int64_t t = 0; t < T; t++) {
+            const float *qr = q + t * nHeads * hd + h * hd;
+            float *o = out + t * nHeads * hd + h * hd;
+            const int64_t n = p0 + t + 1;
+            float mx = -INFINITY;
+            for (int64_t j = 0; j < n; j++) {
+                lt_bf16_to_f32(k + j * kvStride + kh * hd, row, hd);
+                float s = lt_dot_f32(qr, row, hd) * scale;
+                scratch[j] = s;
+                if (s > mx) mx = s;
+            }
+            float sum = 0;
+            for (int64_t j = 0; j < n; j++) { float e = expf(scratch[j] - mx); scratch[j] = e; sum += e; }
+            const float inv = 1.0f / sum;
+            for (int64_t i = 0; i < hd; i++) o[i] = 0;
+            for (int64_t j = 0; j < n; j++) {
+                const float p = scratch[j] * inv;
+                lt_bf16_to_f32(v + j * kvStride + kh * hd, row, hd);
+                for (int64_t i = 0; i < hd; i++) o[i] += p * row[i];
             }
         }
     }

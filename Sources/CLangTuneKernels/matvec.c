@@ -133,6 +133,9 @@ static void rows4_q4_avx512(const uint8_t *W, int64_t rowBytes, const float *x, 
         const float xs = xsum[b];
         for (int i = 0; i < 4; i++) {
             const uint8_t *blk = W + i * rowBytes + b * bs;
+            // Weights stream from memory once per token: read a row's bytes ahead of use (the
+            // hardware prefetcher alone held a core near 4.6 GB/s).
+            _mm_prefetch((const char *)(blk + 512), _MM_HINT_T0);
             __m128i q = _mm_loadu_si128((const __m128i *)(blk + qoff));
             __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(q, low)));
             __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(q, 4), low)));
@@ -153,6 +156,7 @@ static void rows4_q8_avx512(const uint8_t *W, int64_t rowBytes, const float *x, 
         const __m512 xl = _mm512_loadu_ps(x + b * 32), xh = _mm512_loadu_ps(x + b * 32 + 16);
         for (int i = 0; i < 4; i++) {
             const uint8_t *blk = W + i * rowBytes + b * 34;
+            _mm_prefetch((const char *)(blk + 512), _MM_HINT_T0);
             __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 2))));
             __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 18))));
             __m512 t = _mm512_fmadd_ps(hi, xh, _mm512_mul_ps(lo, xl));

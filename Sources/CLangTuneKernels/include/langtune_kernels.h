@@ -82,6 +82,22 @@ void lt_matvec_q4_1(const void *W, const float *x, const float *xsum, float *y, 
 void lt_matvec_q8_0(const void *W, const float *x, float *y, int64_t cols, int64_t r0, int64_t r1);
 void lt_block_sums(const float *x, float *xsum, int64_t n);
 
+// --- the same against an int8-quantized input (AVX512-VNNI; `--dtype bf16` only) ----------------
+/// 1 when the CPU has AVX512-VNNI (and AVX-512BW, F16C) and SIMD is enabled.
+int lt_int8_matvec_available(void);
+/// Bytes of each quantized layout lt_quantize_q8 writes for `cols` inputs (a multiple of 32).
+int64_t lt_quantize_q8_bytes(int64_t cols);
+/// x -> int8 per block of 32: d[b] = max|x_b|/127, q = round(x/d); writes the Q4-weight layout
+/// (blocks paired, halves interleaved), the Q8-weight layout (plain, +128 as unsigned), d and the
+/// exact float block sums.
+void lt_quantize_q8(const float *x, int64_t cols, int8_t *q4layout, uint8_t *q8layout, float *d, float *xsum);
+/// y[r] for rows [r0, r1) of Q4_1 (has_min 1) or Q4_0 blocks against the quantized input. Returns -1
+/// (y untouched) without VNNI.
+int lt_matvec_q4_int8(const void *W, int has_min, const int8_t *qx, const float *dx, const float *xsum, float *y,
+                      int64_t cols, int64_t r0, int64_t r1);
+/// Q8_0 blocks against the quantized input (Q8 layout). Returns -1 without VNNI.
+int lt_matvec_q8_0_int8(const void *W, const uint8_t *qx, const float *dx, float *y, int64_t cols, int64_t r0, int64_t r1);
+
 // --- attention ------------------------------------------------------------------
 /// Causal grouped-query attention for T new queries at positions p0..p0+T-1.
 /// q: [T, nHeads*hd]; k, v caches: [>= p0+T, nKV*hd] (row stride kvStride floats);
@@ -89,6 +105,11 @@ void lt_block_sums(const float *x, float *xsum, int64_t n);
 void lt_attention_causal(const float *q, const float *k, const float *v, float *out,
                          int64_t T, int64_t p0, int64_t nHeads, int64_t nKV, int64_t hd,
                          int64_t kvStride, float scale, int64_t h0, int64_t h1, float *scratch);
+
+/// lt_attention_causal over a bfloat16 cache (k, v widened to float32 row by row); hd <= 1024.
+void lt_attention_causal_bf16(const float *q, const uint16_t *k, const uint16_t *v, float *out,
+                              int64_t T, int64_t p0, int64_t nHeads, int64_t nKV, int64_t hd,
+                              int64_t kvStride, float scale, int64_t h0, int64_t h1, float *scratch);
 
 // --- small vector helpers -------------------------------------------------------
 float lt_dot_f32(const float *a, const float *b, int64_t n);

@@ -12,7 +12,7 @@ extension LlamaModel {
         let c = config
         let H = c.hiddenSize, hd = c.headDim, nH = c.numHeads, nKV = c.numKVHeads
         let qW = nH * hd, kvW = nKV * hd, I = c.intermediateSize
-        for cache in caches { cache.reserve(cache.length + 1) }
+        for cache in caches { cache.reserve(cache.length + 1, bf16: backend.usesBF16) }
 
         let x = FloatBuffer(count: B * H, zeroed: false)
         let h = FloatBuffer(count: B * H, zeroed: false)
@@ -40,16 +40,14 @@ extension LlamaModel {
                 let p = caches[b].length
                 rope.apply(q.pointer + b * qW, heads: nH, position: p)
                 rope.apply(k.pointer + b * kvW, heads: nKV, position: p)
-                (caches[b].keys[li].pointer + p * kvW).update(from: k.pointer + b * kvW, count: kvW)
-                (caches[b].values[li].pointer + p * kvW).update(from: v.pointer + b * kvW, count: kvW)
+                caches[b].store(layer: li, position: p, keys: k.pointer + b * kvW, values: v.pointer + b * kvW, rows: 1)
             }
             backend.threads.parallelFor(B * nH) { s, e in
                 for job in s..<e {
                     let b = job / nH, head = job % nH
                     let cache = caches[b]
-                    lt_attention_causal(q.pointer + b * qW, cache.keys[li].pointer, cache.values[li].pointer,
-                                        att.pointer + b * qW, 1, Int64(cache.length), Int64(nH), Int64(nKV), Int64(hd),
-                                        Int64(kvW), scale, Int64(head), Int64(head + 1), scratch.pointer + job * longest)
+                    cache.attend(layer: li, q: q.pointer + b * qW, out: att.pointer + b * qW, T: 1, p0: cache.length, heads: nH,
+                                 kvHeads: nKV, headDim: hd, scale: scale, h0: head, h1: head + 1, scratch: scratch.pointer + job * longest)
                 }
             }
             project(layer.o, .o, layer: li, x: att.pointer, rows: B, y: tmp.pointer)

@@ -154,9 +154,10 @@ public final class LlamaModel: @unchecked Sendable {
         let H = c.hiddenSize, hd = c.headDim, nH = c.numHeads, nKV = c.numKVHeads
         let qW = nH * hd, kvW = nKV * hd, I = c.intermediateSize
         let p0 = cache.length
-        cache.reserve(p0 + T)
+        cache.reserve(p0 + T, bf16: backend.usesBF16)
 
         let x = FloatBuffer(count: T * H, zeroed: false)
+        let kNew = FloatBuffer(count: T * kvW, zeroed: false), vNew = FloatBuffer(count: T * kvW, zeroed: false)
         let h = FloatBuffer(count: T * H, zeroed: false)
         let q = FloatBuffer(count: T * qW, zeroed: false)
         let att = FloatBuffer(count: T * qW, zeroed: false)
@@ -180,20 +181,20 @@ public final class LlamaModel: @unchecked Sendable {
         for (li, layer) in layers.enumerated() {
             for t in 0..<T { lt_rmsnorm(x.pointer + t * H, layer.inputNorm.pointer, h.pointer + t * H, Int64(H), c.rmsNormEps) }
             project(layer.q, .q, layer: li, x: h.pointer, rows: T, y: q.pointer)
-            let kc = cache.keys[li], vc = cache.values[li]
-            project(layer.k, .k, layer: li, x: h.pointer, rows: T, y: kc.pointer + p0 * kvW)
-            project(layer.v, .v, layer: li, x: h.pointer, rows: T, y: vc.pointer + p0 * kvW)
+            project(layer.k, .k, layer: li, x: h.pointer, rows: T, y: kNew.pointer)
+            project(layer.v, .v, layer: li, x: h.pointer, rows: T, y: vNew.pointer)
             for t in 0..<T {
                 rope.apply(q.pointer + t * qW, heads: nH, position: p0 + t)
-                rope.apply(kc.pointer + (p0 + t) * kvW, heads: nKV, position: p0 + t)
+                rope.apply(kNew.pointer + t * kvW, heads: nKV, position: p0 + t)
             }
+            cache.store(layer: li, position: p0, keys: kNew.pointer, values: vNew.pointer, rows: T)
             let n = p0 + T
             if let flash {
                 // A prompt on an empty cache: the training graph's blocked kernel (tiles of queries x keys,
-                // online softmax), the cache rows being exactly the prompt's keys and values.
+                // online softmax) on the prompt's own float32 keys and values.
                 threads.parallelFor(nH) { s, e in
                     for head in s..<e {
-                        ltt_attention_forward(q.pointer, kc.pointer, vc.pointer, att.pointer, flash.lse.pointer, Int64(T),
+                        ltt_attention_forward(q.pointer, kNew.pointer, vNew.pointer, att.pointer, flash.lse.pointer, Int64(T),
                                               Int64(nH), Int64(nKV), Int64(hd), scale, Int64(head), Int64(head + 1),
                                               flash.scratch.pointer + head * flash.per, nil)
                     }
@@ -201,9 +202,8 @@ public final class LlamaModel: @unchecked Sendable {
             } else {
                 threads.parallelFor(nH) { s, e in
                     for head in s..<e {
-                        lt_attention_causal(q.pointer, kc.pointer, vc.pointer, att.pointer,
-                                            Int64(T), Int64(p0), Int64(nH), Int64(nKV), Int64(hd), Int64(kvW),
-                                            scale, Int64(head), Int64(head + 1), scratch.pointer + head * n)
+                        cache.attend(layer: li, q: q.pointer, out: att.pointer, T: T, p0: p0, heads: nH, kvHeads: nKV, headDim: hd,
+                                     scale: scale, h0: head, h1: head + 1, scratch: scratch.pointer + head * n)
                     }
                 }
             }

@@ -103,6 +103,9 @@ public struct CPUBackend: ComputeBackend {
         let n = w.outFeatures, k = Int64(w.inFeatures)
         if quantizedMatvec, let q = w.blocks {
             let base = q.bytes.baseAddress!
+            if usesBF16, [.q4_0, .q4_1, .q8_0].contains(q.dtype), lt_int8_matvec_available() != 0 {
+                return matvecInt8(q.dtype, base, x: x, y: y, n: n, k: Int(k))
+            }
             switch q.dtype {
             case .q8_0:
                 threads.parallelFor(n, grain: 16) { s, e in lt_matvec_q8_0(base, x, y, k, Int64(s), Int64(e)) }
@@ -122,5 +125,24 @@ public struct CPUBackend: ComputeBackend {
             }
         }
         threads.parallelFor(n, grain: 16) { s, e in lt_matvec_f32(w.dense!, x, y, k, Int64(s), Int64(e)) }
+    }
+
+    /// `--dtype bf16`: the input quantized to int8 per block of 32, as llama.cpp does, and the blocks
+    /// multiplied on VNNI.
+    private func matvecInt8(_ dtype: DType, _ base: UnsafeRawPointer, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                            n: Int, k: Int) {
+        let bytes = Int(lt_quantize_q8_bytes(Int64(k)))
+        var q4 = [Int8](repeating: 0, count: bytes), q8 = [UInt8](repeating: 0, count: bytes)
+        var d = [Float](repeating: 0, count: k / 32), sums = d
+        lt_quantize_q8(x, Int64(k), &q4, &q8, &d, &sums)
+        q4.withUnsafeBufferPointer { q4p in q8.withUnsafeBufferPointer { q8p in d.withUnsafeBufferPointer { dp in
+            sums.withUnsafeBufferPointer { sp in
+                let (qa, qb, dd, ss) = (q4p.baseAddress!, q8p.baseAddress!, dp.baseAddress!, sp.baseAddress!)
+                threads.parallelFor(n, grain: 16) { s, e in
+                    if dtype == .q8_0 { _ = lt_matvec_q8_0_int8(base, qb, dd, y, Int64(k), Int64(s), Int64(e)) }
+                    else { _ = lt_matvec_q4_int8(base, dtype == .q4_1 ? 1 : 0, qa, dd, ss, y, Int64(k), Int64(s), Int64(e)) }
+                }
+            }
+        } } }
     }
 }

@@ -1,3 +1,4 @@
+import CLangTuneKernels
 import Foundation
 import XCTest
 @testable import LangTune
@@ -99,5 +100,41 @@ final class SyntheticLlamaTests: XCTestCase {
         let worst = zip(whole, pieces).map { abs(Double($0) - Double($1)) }.max()!
         XCTAssertLessThan(worst / scale, 1e-5)
         XCTAssertGreaterThan(scale, 0)
+    }
+
+    /// `--dtype bf16` keeps the KV cache in bf16: the attention over it equals float32 attention over
+    /// the same bf16-rounded keys and values (1e-6), the cache takes half the bytes, and decoding
+    /// from it stays within bf16 rounding of the float32 model's logits (2e-2 of the largest logit:
+    /// K, V and the products' inputs are all rounded to 8-bit mantissas).
+    func testBF16CacheAttentionAndDecoding() throws {
+        guard lt_bf16_products_available() != 0 else { throw XCTSkip("no bf16 products here") }
+        var rng = SplitMix64(seed: UInt64(Date().timeIntervalSince1970 * 1000) & 0xFFFF)
+        let T = 5, p0 = 40, nH = 4, nKV = 2, hd = 32, w = nKV * hd, n = p0 + T
+        let q = (0..<(T * nH * hd)).map { _ in Float(rng.nextDouble() * 2 - 1) }
+        let k16 = (0..<(n * w)).map { _ in BFloat16Bits.fromFloat(Float(rng.nextDouble() * 2 - 1)) }
+        let v16 = (0..<(n * w)).map { _ in BFloat16Bits.fromFloat(Float(rng.nextDouble() * 2 - 1)) }
+        let k32 = k16.map(BFloat16Bits.toFloat), v32 = v16.map(BFloat16Bits.toFloat)
+        var a = [Float](repeating: 0, count: T * nH * hd), b = a, scratch = [Float](repeating: 0, count: n)
+        lt_attention_causal_bf16(q, k16, v16, &a, Int64(T), Int64(p0), Int64(nH), Int64(nKV), Int64(hd), Int64(w), 0.17, 0, Int64(nH), &scratch)
+        lt_attention_causal(q, k32, v32, &b, Int64(T), Int64(p0), Int64(nH), Int64(nKV), Int64(hd), Int64(w), 0.17, 0, Int64(nH), &scratch)
+        XCTAssertLessThan(zip(a, b).map { abs($0 - $1) }.max()!, 1e-6)
+        XCTAssertGreaterThan(a.map(abs).max()!, 0)
+
+        let f32 = LlamaModel.synthetic(config: tiny, projections: .f32, seed: 4, backend: CPUBackend(threads: Threads(2)))
+        let bf = LlamaModel.synthetic(config: tiny, projections: .f32, seed: 4, backend: CPUBackend(threads: Threads(2), bf16: true))
+        let ids = (0..<40).map { _ in Int(rng.next() % UInt64(tiny.vocabSize)) }
+        var logits: [[Float]] = []
+        for m in [f32, bf] {
+            let cache = KVCache(config: tiny, capacity: 4)
+            var out = m.forward(Array(ids[0..<20]), cache: cache, logits: .all)
+            for i in 20..<ids.count { out += m.forward([ids[i]], cache: cache, logits: .all) }
+            XCTAssertEqual(cache.storesBF16, m.backend.usesBF16)
+            XCTAssertEqual(cache.byteCount, 2 * tiny.numLayers * cache.capacity * w * (m.backend.usesBF16 ? 2 : 4))
+            logits.append(out)
+        }
+        let scale = logits[0].map { abs(Double($0)) }.max()!
+        let worst = zip(logits[0], logits[1]).map { abs(Double($0) - Double($1)) }.max()!
+        XCTAssertLessThan(worst / scale, 2e-2)
+        XCTAssertGreaterThan(worst, 0, "the bf16 model should round somewhere")
     }
 }
