@@ -76,16 +76,19 @@ LTT_AVX512 static void attn_cache_bf16_512(const float *q, const uint16_t *k, co
 }
 #endif
 
-void lt_attention_causal(const float *q, const float *k, const float *v, float *out,
-                         int64_t T, int64_t p0, int64_t nHeads, int64_t nKV, int64_t hd,
-                         int64_t kvStride, float scale, int64_t h0, int64_t h1, float *scratch) {
-#if LTT_HAVE_X86
-    if (ltt_simd_active() && lt_simd_enabled()) {
-        attn_cache_f32_512(q, k, v, out, T, p0, nHeads, nKV, hd, kvStride, scale, h0, h1, scratch);
-        return;
-    }
-#endif
+// Portable body for both caches: a bf16 row is widened into `buf` (exactly), a float32 row is read in place.
+static inline const float *cache_row(const void *base, int64_t i, int bf16, int64_t hd, float *buf) {
+    if (!bf16) return (const float *)base + i;
+    lt_bf16_to_f32((const uint16_t *)base + i, buf, hd);
+    return buf;
+}
+
+static void attn_cache_port(const float *q, const void *k, const void *v, float *out, int64_t T, int64_t p0, int64_t nHeads,
+                            int64_t nKV, int64_t hd, int64_t kvStride, float scale, int64_t h0, int64_t h1, float *scratch,
+                            int bf16) {
     const int64_t group = nHeads / nKV;
+    float row[1024];
+    if (bf16 && hd > 1024) return;  // no Llama-family head is that wide; KVCache checks
     for (int64_t h = h0; h < h1; h++) {
         const int64_t kh = h / group;
         for (int64_t t = 0; t < T; t++) {
@@ -94,7 +97,7 @@ void lt_attention_causal(const float *q, const float *k, const float *v, float *
             const int64_t n = p0 + t + 1;
             float mx = -INFINITY;
             for (int64_t j = 0; j < n; j++) {
-                float s = lt_dot_f32(qr, k + j * kvStride + kh * hd, hd) * scale;
+                float s = lt_dot_f32(qr, cache_row(k, j * kvStride + kh * hd, bf16, hd, row), hd) * scale;
                 scratch[j] = s;
                 if (s > mx) mx = s;
             }
@@ -104,11 +107,23 @@ void lt_attention_causal(const float *q, const float *k, const float *v, float *
             for (int64_t i = 0; i < hd; i++) o[i] = 0;
             for (int64_t j = 0; j < n; j++) {
                 const float p = scratch[j] * inv;
-                const float *vr = v + j * kvStride + kh * hd;
+                const float *vr = cache_row(v, j * kvStride + kh * hd, bf16, hd, row);
                 for (int64_t i = 0; i < hd; i++) o[i] += p * vr[i];
             }
         }
     }
+}
+
+void lt_attention_causal(const float *q, const float *k, const float *v, float *out,
+                         int64_t T, int64_t p0, int64_t nHeads, int64_t nKV, int64_t hd,
+                         int64_t kvStride, float scale, int64_t h0, int64_t h1, float *scratch) {
+#if LTT_HAVE_X86
+    if (ltt_simd_active() && lt_simd_enabled()) {
+        attn_cache_f32_512(q, k, v, out, T, p0, nHeads, nKV, hd, kvStride, scale, h0, h1, scratch);
+        return;
+    }
+#endif
+    attn_cache_port(q, k, v, out, T, p0, nHeads, nKV, hd, kvStride, scale, h0, h1, scratch, 0);
 }
 
 // The same over a bf16 cache: each key and value row is widened to float32 (exactly) before use.
@@ -121,33 +136,7 @@ void lt_attention_causal_bf16(const float *q, const uint16_t *k, const uint16_t 
         return;
     }
 #endif
-    const int64_t group = nHeads / nKV;
-    float row[1024];
-    if (hd > 1024) return;  // no Llama-family head is that wide; callers check (LlamaConfig)
-    for (int64_t h = h0; h < h1; h++) {
-        const int64_t kh = h / group;
-        for (int64_t t = 0; t < T; t++) {
-            const float *qr = q + t * nHeads * hd + h * hd;
-            float *o = out + t * nHeads * hd + h * hd;
-            const int64_t n = p0 + t + 1;
-            float mx = -INFINITY;
-            for (int64_t j = 0; j < n; j++) {
-                lt_bf16_to_f32(k + j * kvStride + kh * hd, row, hd);
-                float s = lt_dot_f32(qr, row, hd) * scale;
-                scratch[j] = s;
-                if (s > mx) mx = s;
-            }
-            float sum = 0;
-            for (int64_t j = 0; j < n; j++) { float e = expf(scratch[j] - mx); scratch[j] = e; sum += e; }
-            const float inv = 1.0f / sum;
-            for (int64_t i = 0; i < hd; i++) o[i] = 0;
-            for (int64_t j = 0; j < n; j++) {
-                const float p = scratch[j] * inv;
-                lt_bf16_to_f32(v + j * kvStride + kh * hd, row, hd);
-                for (int64_t i = 0; i < hd; i++) o[i] += p * row[i];
-            }
-        }
-    }
+    attn_cache_port(q, k, v, out, T, p0, nHeads, nKV, hd, kvStride, scale, h0, h1, scratch, 1);
 }
 
 void lt_rmsnorm(const float *x, const float *w, float *y, int64_t n, float eps) {

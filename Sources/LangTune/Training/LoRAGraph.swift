@@ -62,9 +62,12 @@ public final class LoRAGradients: @unchecked Sendable {
     }
 }
 
-/// Activations of one decoder layer kept from the forward pass for the backward pass.
+/// Activations of one decoder layer kept from the forward pass for the backward pass. The two
+/// normalized inputs and the SwiGLU output are not kept: the backward pass recomputes them from
+/// `xIn`, `xMid` and `g`, `u` with the same kernels (same bits), a third less memory per layer for
+/// three elementwise passes.
 final class LayerActivations: @unchecked Sendable {
-    let xIn, h1, q, k, v, att, xMid, h2, g, u, act: FloatBuffer
+    let xIn, q, k, v, att, xMid, g, u: FloatBuffer
     let rstd1, rstd2, lse: FloatBuffer
     /// `x Aᵀ` of each adapted projection (and the dropped-out input when dropout > 0).
     var loraT: [LoRATarget: FloatBuffer] = [:]
@@ -72,12 +75,11 @@ final class LayerActivations: @unchecked Sendable {
 
     init(tokens n: Int, config c: LlamaConfig, adapter: LoRAAdapter, dropout: Bool, workspace ws: Workspace) {
         let H = c.hiddenSize, qW = c.numHeads * c.headDim, kvW = c.numKVHeads * c.headDim, I = c.intermediateSize
-        xIn = ws.floats(n * H); h1 = ws.floats(n * H)
+        xIn = ws.floats(n * H)
         q = ws.floats(n * qW); k = ws.floats(n * kvW)
         v = ws.floats(n * kvW); att = ws.floats(n * qW)
-        xMid = ws.floats(n * H); h2 = ws.floats(n * H)
+        xMid = ws.floats(n * H)
         g = ws.floats(n * I); u = ws.floats(n * I)
-        act = ws.floats(n * I)
         rstd1 = ws.floats(n); rstd2 = ws.floats(n)
         lse = ws.floats(n * c.numHeads)
         for t in adapter.config.targets {
@@ -170,13 +172,10 @@ public final class LoRAGraph: @unchecked Sendable {
         let N = batch.tokenCount, H = c.hiddenSize, hd = c.headDim, nH = c.numHeads, nKV = c.numKVHeads
         let qW = nH * hd, kvW = nKV * hd, I = c.intermediateSize
         acts.xIn.pointer.update(from: x, count: N * H)
-        threads.parallelFor(N, grain: 8) { s, e in
-            ltt_rmsnorm_forward(x + s * H, layer.inputNorm.pointer, acts.h1.pointer + s * H, acts.rstd1.pointer + s,
-                                Int64(e - s), Int64(H), self.c.rmsNormEps)
-        }
-        project(layer.q, .q, layer: li, x: acts.h1.pointer, rows: N, y: acts.q.pointer, acts: acts, dropoutSeed: dropoutSeed)
-        project(layer.k, .k, layer: li, x: acts.h1.pointer, rows: N, y: acts.k.pointer, acts: acts, dropoutSeed: dropoutSeed)
-        project(layer.v, .v, layer: li, x: acts.h1.pointer, rows: N, y: acts.v.pointer, acts: acts, dropoutSeed: dropoutSeed)
+        let h1 = normalized(x, layer.inputNorm, rows: N, rstd: acts.rstd1)
+        project(layer.q, .q, layer: li, x: h1.pointer, rows: N, y: acts.q.pointer, acts: acts, dropoutSeed: dropoutSeed)
+        project(layer.k, .k, layer: li, x: h1.pointer, rows: N, y: acts.k.pointer, acts: acts, dropoutSeed: dropoutSeed)
+        project(layer.v, .v, layer: li, x: h1.pointer, rows: N, y: acts.v.pointer, acts: acts, dropoutSeed: dropoutSeed)
         ltt_rope_forward_table(acts.q.pointer, Int64(N), Int64(nH), Int64(hd), ropeCos.pointer, ropeSin.pointer)
         ltt_rope_forward_table(acts.k.pointer, Int64(N), Int64(nKV), Int64(hd), ropeCos.pointer, ropeSin.pointer)
         let scale = 1 / Float(hd).squareRoot()
@@ -197,17 +196,31 @@ public final class LoRAGraph: @unchecked Sendable {
         project(layer.o, .o, layer: li, x: acts.att.pointer, rows: N, y: tmp.pointer, acts: acts, dropoutSeed: dropoutSeed)
         for i in 0..<(N * H) { x[i] += tmp.pointer[i] }
         acts.xMid.pointer.update(from: x, count: N * H)
-        threads.parallelFor(N, grain: 8) { s, e in
-            ltt_rmsnorm_forward(x + s * H, layer.postAttentionNorm.pointer, acts.h2.pointer + s * H, acts.rstd2.pointer + s,
-                                Int64(e - s), Int64(H), self.c.rmsNormEps)
-        }
-        project(layer.gate, .gate, layer: li, x: acts.h2.pointer, rows: N, y: acts.g.pointer, acts: acts, dropoutSeed: dropoutSeed)
-        project(layer.up, .up, layer: li, x: acts.h2.pointer, rows: N, y: acts.u.pointer, acts: acts, dropoutSeed: dropoutSeed)
-        threads.parallelFor(N * I, grain: 1024) { s, e in
-            ltt_swiglu_forward(acts.g.pointer + s, acts.u.pointer + s, acts.act.pointer + s, Int64(e - s))
-        }
-        project(layer.down, .down, layer: li, x: acts.act.pointer, rows: N, y: tmp.pointer, acts: acts, dropoutSeed: dropoutSeed)
+        let h2 = normalized(x, layer.postAttentionNorm, rows: N, rstd: acts.rstd2)
+        project(layer.gate, .gate, layer: li, x: h2.pointer, rows: N, y: acts.g.pointer, acts: acts, dropoutSeed: dropoutSeed)
+        project(layer.up, .up, layer: li, x: h2.pointer, rows: N, y: acts.u.pointer, acts: acts, dropoutSeed: dropoutSeed)
+        let act = swiglu(acts, rows: N)
+        project(layer.down, .down, layer: li, x: act.pointer, rows: N, y: tmp.pointer, acts: acts, dropoutSeed: dropoutSeed)
         for i in 0..<(N * H) { x[i] += tmp.pointer[i] }
+    }
+
+    /// RMSNorm of `rows` rows of `x` into a workspace buffer (forward, and again in backward: same bits).
+    private func normalized(_ x: UnsafePointer<Float>, _ weight: FloatBuffer, rows: Int, rstd: FloatBuffer) -> FloatBuffer {
+        let H = c.hiddenSize, out = workspace.floats(rows * H)
+        threads.parallelFor(rows, grain: 8) { s, e in
+            ltt_rmsnorm_forward(x + s * H, weight.pointer, out.pointer + s * H, rstd.pointer + s, Int64(e - s), Int64(H),
+                                self.c.rmsNormEps)
+        }
+        return out
+    }
+
+    /// silu(g) · u into a workspace buffer.
+    private func swiglu(_ acts: LayerActivations, rows: Int) -> FloatBuffer {
+        let n = rows * c.intermediateSize, out = workspace.floats(n)
+        threads.parallelFor(n, grain: 1024) { s, e in
+            ltt_swiglu_forward(acts.g.pointer + s, acts.u.pointer + s, out.pointer + s, Int64(e - s))
+        }
+        return out
     }
 
     // MARK: Backward
@@ -259,16 +272,18 @@ public final class LoRAGraph: @unchecked Sendable {
         let qW = nH * hd, kvW = nKV * hd, I = c.intermediateSize
         // MLP: x += down(swiglu(gate(h2), up(h2)))
         let dAct = workspace.floats(N * I)
-        projectBackward(layer.down, .down, layer: li, x: acts.act.pointer, dy: dx, rows: N, dx: dAct.pointer, accumulate: false,
+        let act = swiglu(acts, rows: N)
+        projectBackward(layer.down, .down, layer: li, x: act.pointer, dy: dx, rows: N, dx: dAct.pointer, accumulate: false,
                         acts: acts, grads: grads, dropoutSeed: dropoutSeed)
         let dg = workspace.floats(N * I), du = workspace.floats(N * I)
         threads.parallelFor(N * I, grain: 1024) { s, e in
             ltt_swiglu_backward(dAct.pointer + s, acts.g.pointer + s, acts.u.pointer + s, dg.pointer + s, du.pointer + s, Int64(e - s))
         }
         let dh = workspace.floats(N * H)
-        projectBackward(layer.gate, .gate, layer: li, x: acts.h2.pointer, dy: dg.pointer, rows: N, dx: dh.pointer, accumulate: false,
+        let h2 = normalized(acts.xMid.pointer, layer.postAttentionNorm, rows: N, rstd: workspace.floats(N))
+        projectBackward(layer.gate, .gate, layer: li, x: h2.pointer, dy: dg.pointer, rows: N, dx: dh.pointer, accumulate: false,
                         acts: acts, grads: grads, dropoutSeed: dropoutSeed)
-        projectBackward(layer.up, .up, layer: li, x: acts.h2.pointer, dy: du.pointer, rows: N, dx: dh.pointer, accumulate: true,
+        projectBackward(layer.up, .up, layer: li, x: h2.pointer, dy: du.pointer, rows: N, dx: dh.pointer, accumulate: true,
                         acts: acts, grads: grads, dropoutSeed: dropoutSeed)
         let dn = workspace.floats(N * H)
         threads.parallelFor(N, grain: 8) { s, e in
@@ -300,11 +315,12 @@ public final class LoRAGraph: @unchecked Sendable {
         }
         ltt_rope_backward_table(dq.pointer, Int64(N), Int64(nH), Int64(hd), ropeCos.pointer, ropeSin.pointer)
         ltt_rope_backward_table(dk.pointer, Int64(N), Int64(nKV), Int64(hd), ropeCos.pointer, ropeSin.pointer)
-        projectBackward(layer.q, .q, layer: li, x: acts.h1.pointer, dy: dq.pointer, rows: N, dx: dh.pointer, accumulate: false,
+        let h1 = normalized(acts.xIn.pointer, layer.inputNorm, rows: N, rstd: workspace.floats(N))
+        projectBackward(layer.q, .q, layer: li, x: h1.pointer, dy: dq.pointer, rows: N, dx: dh.pointer, accumulate: false,
                         acts: acts, grads: grads, dropoutSeed: dropoutSeed)
-        projectBackward(layer.k, .k, layer: li, x: acts.h1.pointer, dy: dk.pointer, rows: N, dx: dh.pointer, accumulate: true,
+        projectBackward(layer.k, .k, layer: li, x: h1.pointer, dy: dk.pointer, rows: N, dx: dh.pointer, accumulate: true,
                         acts: acts, grads: grads, dropoutSeed: dropoutSeed)
-        projectBackward(layer.v, .v, layer: li, x: acts.h1.pointer, dy: dv.pointer, rows: N, dx: dh.pointer, accumulate: true,
+        projectBackward(layer.v, .v, layer: li, x: h1.pointer, dy: dv.pointer, rows: N, dx: dh.pointer, accumulate: true,
                         acts: acts, grads: grads, dropoutSeed: dropoutSeed)
         threads.parallelFor(N, grain: 8) { s, e in
             ltt_rmsnorm_backward(dh.pointer, acts.xIn.pointer, layer.inputNorm.pointer, acts.rstd1.pointer,

@@ -3,7 +3,7 @@ import Foundation
 /// The expected peak memory of a training run, by part, from the shapes alone: what
 /// `inspect --memory` prints. The model of each part follows what the trainer allocates
 /// (`LoRAGraph`, `LayerActivations`, `LoRAOptimizer`); on SmolLM2-135M at batch 2 × 512 it
-/// predicts 1.87 GB for LoRA and 1.50 GB for QLoRA against 1.84 and 1.49 GB measured (peak RSS).
+/// predicts 1.55 GB for LoRA and 1.18 GB for QLoRA against 1.57 and 1.21 GB measured (peak RSS).
 public struct MemoryEstimate: Sendable, Codable {
     public enum Method: String, Sendable, Codable { case lora, qlora }
 
@@ -43,14 +43,15 @@ public struct MemoryEstimate: Sendable, Codable {
         let frozen: Double = Double(projections - quantized) * baseBytesPerWeight + Double(quantized) * nf4PerWeight
         let embeddings: Int = V * H * embeddingBytesPerValue * (c.tieWordEmbeddings ? 1 : 2) + (2 * L + 1) * H * 4
         let loraParams: Int = targets.map { rank * ($0.shape(c).in + $0.shape(c).out) }.reduce(0, +) * L
-        // One layer's saved activations (LayerActivations) and the backward's temporaries.
-        let perToken: Int = 4 * H + 2 * qW + 2 * kvW + 3 * I
+        // One layer's saved activations (LayerActivations: xIn, xMid, q, att, k, v, gate, up) and the
+        // backward's temporaries (gradients plus the recomputed norms and SwiGLU output).
+        let perToken: Int = 2 * H + 2 * qW + 2 * kvW + 2 * I
         var perLayer: Int = n * perToken
         perLayer += n * (2 + c.numHeads)
         perLayer += targets.count * n * rank
         if dropout { perLayer += targets.map { n * $0.shape(c).in }.reduce(0, +) }
         let kept = checkpointActivations ? perLayer + L * n * H : L * perLayer
-        let backwardPerToken: Int = 3 * I + 4 * H + 2 * qW + 2 * kvW
+        let backwardPerToken: Int = 4 * I + 6 * H + 2 * qW + 2 * kvW
         let backward: Int = n * backwardPerToken
         let chunkRows = LoRAGraph.logitsRows(chunk: logitsChunk, vocab: V, headHasFloatCopy: embeddingBytesPerValue == 4)
         let logits: Int = chunkRows * V + 2 * chunkRows * H + 3 * n * H

@@ -4,8 +4,10 @@
 ///
 /// Buffers are taken inside `scope { }` and come back to the pool when the scope ends, so a layer's
 /// temporaries are reused by the next layer. Sizes are rounded up to size classes (at most 1/8 larger)
-/// so that batches of different token counts share buffers; buffers a whole step did not use are
-/// freed at its end (`endStep`), so a change of batch shape does not keep the old sizes.
+/// and a request may take a pooled buffer up to twice its size, so batches of different token counts
+/// share the largest batch's buffers; buffers a whole step did not use are freed at its end
+/// (`endStep`), and a new larger size replaces the comparable smaller ones, so a change of batch shape
+/// does not keep the old sizes.
 final class Workspace: @unchecked Sendable {
     private var free: [Int: [FloatBuffer]] = [:]
     private var scopes: [[FloatBuffer]] = []
@@ -23,11 +25,25 @@ final class Workspace: @unchecked Sendable {
     func floats(_ count: Int, zeroed: Bool = false) -> FloatBuffer {
         precondition(!scopes.isEmpty, "Workspace.floats outside a scope")
         let size = Self.sizeClass(count)
-        let b = free[size]?.popLast() ?? FloatBuffer(count: size, zeroed: false)
+        let b = free[size]?.popLast() ?? fit(size) ?? fresh(size)
         if zeroed { b.pointer.update(repeating: 0, count: count) }
-        usedThisStep.insert(size)
+        usedThisStep.insert(b.count)
         scopes[scopes.count - 1].append(b)
         return b
+    }
+
+    /// The smallest pooled buffer of up to twice `size`: steps of fewer tokens reuse the buffers of the
+    /// largest step so far instead of adding a set of their own sizes (Q&A batches vary in length).
+    private func fit(_ size: Int) -> FloatBuffer? {
+        guard let k = free.keys.filter({ $0 > size && $0 <= 2 * size && free[$0]?.isEmpty == false }).min() else { return nil }
+        return free[k]!.popLast()
+    }
+
+    /// A new buffer; pooled buffers of the comparable smaller sizes this step has not taken go first
+    /// (a longer batch than any before: its buffers replace theirs rather than adding to them).
+    private func fresh(_ size: Int) -> FloatBuffer {
+        for k in Array(free.keys) where k < size && k >= size / 2 && !usedThisStep.contains(k) { free[k] = nil }
+        return FloatBuffer(count: size, zeroed: false)
     }
 
     func scope<R>(_ body: () throws -> R) rethrows -> R {
@@ -37,6 +53,9 @@ final class Workspace: @unchecked Sendable {
         }
         return try body()
     }
+
+    /// Floats held in the pool (free buffers), for tests.
+    var pooledFloats: Int { free.values.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count } } }
 
     /// Frees the pooled buffers of sizes the step now ending did not take.
     func endStep() {

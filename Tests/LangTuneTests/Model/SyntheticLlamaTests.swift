@@ -114,11 +114,18 @@ final class SyntheticLlamaTests: XCTestCase {
         let k16 = (0..<(n * w)).map { _ in BFloat16Bits.fromFloat(Float(rng.nextDouble() * 2 - 1)) }
         let v16 = (0..<(n * w)).map { _ in BFloat16Bits.fromFloat(Float(rng.nextDouble() * 2 - 1)) }
         let k32 = k16.map(BFloat16Bits.toFloat), v32 = v16.map(BFloat16Bits.toFloat)
-        var a = [Float](repeating: 0, count: T * nH * hd), b = a, scratch = [Float](repeating: 0, count: n)
-        lt_attention_causal_bf16(q, k16, v16, &a, Int64(T), Int64(p0), Int64(nH), Int64(nKV), Int64(hd), Int64(w), 0.17, 0, Int64(nH), &scratch)
-        lt_attention_causal(q, k32, v32, &b, Int64(T), Int64(p0), Int64(nH), Int64(nKV), Int64(hd), Int64(w), 0.17, 0, Int64(nH), &scratch)
-        XCTAssertLessThan(zip(a, b).map { abs($0 - $1) }.max()!, 1e-6)
-        XCTAssertGreaterThan(a.map(abs).max()!, 0)
+        var outs: [[Float]] = []
+        for simd in [1, 0] {  // the AVX-512 kernels, then the portable ones
+            lt_set_simd_enabled(Int32(simd))
+            defer { lt_set_simd_enabled(1) }
+            var a = [Float](repeating: 0, count: T * nH * hd), b = a, scratch = [Float](repeating: 0, count: n)
+            lt_attention_causal_bf16(q, k16, v16, &a, Int64(T), Int64(p0), Int64(nH), Int64(nKV), Int64(hd), Int64(w), 0.17, 0, Int64(nH), &scratch)
+            lt_attention_causal(q, k32, v32, &b, Int64(T), Int64(p0), Int64(nH), Int64(nKV), Int64(hd), Int64(w), 0.17, 0, Int64(nH), &scratch)
+            XCTAssertLessThan(zip(a, b).map { abs($0 - $1) }.max()!, 1e-6, "simd \(simd)")
+            XCTAssertGreaterThan(a.map(abs).max()!, 0)
+            outs.append(a)
+        }
+        XCTAssertLessThan(zip(outs[0], outs[1]).map { abs($0 - $1) }.max()!, 1e-6, "AVX-512 against portable")
 
         let f32 = LlamaModel.synthetic(config: tiny, projections: .f32, seed: 4, backend: CPUBackend(threads: Threads(2)))
         let bf = LlamaModel.synthetic(config: tiny, projections: .f32, seed: 4, backend: CPUBackend(threads: Threads(2), bf16: true))
