@@ -15,7 +15,7 @@ public final class LinearWeight: @unchecked Sendable {
     public let blocks: WeightTensor?
     public let bias: FloatBuffer?
     private let owner: AnyObject?
-    /// A bfloat16 copy of `dense` for `--dtype bf16` products (`prepareBF16`).
+    /// A bfloat16 copy of the weight for `--dtype bf16` products (`prepareBF16`).
     private var bf16Copy: BF16Buffer?
     /// The bf16 values products read: the copy, or a bf16 weight's own stored values (no copy needed).
     var bf16Values: UnsafePointer<UInt16>? {
@@ -31,12 +31,11 @@ public final class LinearWeight: @unchecked Sendable {
     /// float32 copy (`--dtype bf16` keeps only the file's blocks and this copy: half the memory of float32).
     /// NF4 weights keep their tiles (QLoRA's memory is the point).
     func prepareBF16(fromSource: Bool = false, threads: Threads = Threads()) {
-        guard bf16Values == nil else { return }
+        guard bf16Values == nil, dense != nil || (fromSource && nf4 == nil && blocks != nil) else { return }
         let k = inFeatures, b = BF16Buffer(count: outFeatures * k)
         if let dense {
             lt_f32_to_bf16(dense, b.pointer, Int64(outFeatures * k))
         } else {
-            guard fromSource, nf4 == nil, blocks != nil else { return }
             let rowsPer = max(1, 65_536 / k)
             threads.parallelFor(outFeatures, grain: rowsPer) { s, e in
                 let tmp = FloatBuffer(count: rowsPer * k, zeroed: false)
