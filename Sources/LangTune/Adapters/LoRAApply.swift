@@ -23,9 +23,24 @@ extension LoRAWeights {
         }
     }
 
-    /// Inference form of `addForward` with its own scratch.
+    /// Inference form of `addForward`. A few rows (decoding) take rank + out dot products per row straight
+    /// from A and B: the transposed copies `addForward` makes would cost more than the products.
     func add(x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>, scale: Float, threads: Threads = Threads(1)) {
-        let t = FloatBuffer(count: rows * rank, zeroed: false), scratch = FloatBuffer(count: forwardScratchCount, zeroed: false)
+        let r = rank, inF = inFeatures, outF = outFeatures
+        guard rows >= 16 else {
+            var t = [Float](repeating: 0, count: r)
+            for i in 0..<rows {
+                for j in 0..<r { t[j] = lt_dot_f32(x + i * inF, a.pointer + j * inF, Int64(inF)) }
+                t.withUnsafeBufferPointer { tp in
+                    let yi = y + i * outF, tb = tp.baseAddress!
+                    threads.parallelFor(outF, grain: 4096) { s, e in  // one part below 8192 outputs: no hand-off
+                        for o in s..<e { yi[o] += scale * lt_dot_f32(tb, b.pointer + o * r, Int64(r)) }
+                    }
+                }
+            }
+            return
+        }
+        let t = FloatBuffer(count: rows * r, zeroed: false), scratch = FloatBuffer(count: forwardScratchCount, zeroed: false)
         addForward(x: x, rows: rows, y: y, scale: scale, t: t.pointer, scratch: scratch.pointer, threads: threads)
     }
 

@@ -135,8 +135,6 @@ public final class LoRAGraph: @unchecked Sendable {
         model.backend.linearBackwardInput(w, dy: dy, rows: rows, dx: dx, accumulate: accumulate)
     }
 
-    private let n = CChar(UInt8(ascii: "N")), t = CChar(UInt8(ascii: "T"))
-
     /// Dropout seed of one (layer, target) at one step; masks are recomputed, never stored.
     private func dropoutOffset(layer: Int, target: LoRATarget) -> UInt64 {
         UInt64(layer * 16 + LoRATarget.allCases.firstIndex(of: target)!) << 40

@@ -54,6 +54,10 @@ final class LoRAProductsTests: XCTestCase {
             var y64 = y0.map(Double.init)
             for i in 0..<rows { for o in 0..<outF { for j in 0..<r { y64[i * outF + o] += Double(scale) * t64[i * r + j] * Double(b[o * r + j]) } } }
             check(y, y64, "y")
+            // The inference form: dot products for a few rows (9), addForward for many (37).
+            var yInf = y0
+            lw.add(x: x, rows: rows, y: &yInf, scale: scale, threads: Threads(2))
+            check(yInf, y64, "y (add, \(rows) rows)")
 
             var gA = [Float](repeating: 0.5, count: r * inF), gB = [Float](repeating: -0.25, count: outF * r)
             let dx0 = rand(rows * inF)
