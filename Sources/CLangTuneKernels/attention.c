@@ -18,7 +18,7 @@ static inline __attribute__((always_inline)) LTT_AVX512 __m512 kv_load(const voi
     return _mm512_maskz_loadu_ps(m, (const float *)base + i);
 }
 
-LTT_BODY LTT_AVX512 void attn_cache_512(const float *q, const void *k, const void *v, float *out, int64_t T, int64_t p0,
+LTT_BODY LTT_AVX512 void attn_cache_body_512(const float *q, const void *k, const void *v, float *out, int64_t T, int64_t p0,
                                         int64_t nHeads, int64_t nKV, int64_t hd, int64_t kvStride, float scale,
                                         int64_t h0, int64_t h1, float *scratch, const int bf16) {
     const int64_t group = nHeads / nKV;
@@ -67,25 +67,31 @@ LTT_BODY LTT_AVX512 void attn_cache_512(const float *q, const void *k, const voi
 LTT_AVX512 static void attn_cache_f32_512(const float *q, const float *k, const float *v, float *out, int64_t T, int64_t p0,
                                           int64_t nH, int64_t nKV, int64_t hd, int64_t st, float scale, int64_t h0, int64_t h1,
                                           float *scratch) {
-    attn_cache_512(q, k, v, out, T, p0, nH, nKV, hd, st, scale, h0, h1, scratch, 0);
+    attn_cache_body_512(q, k, v, out, T, p0, nH, nKV, hd, st, scale, h0, h1, scratch, 0);
 }
 LTT_AVX512 static void attn_cache_bf16_512(const float *q, const uint16_t *k, const uint16_t *v, float *out, int64_t T,
                                            int64_t p0, int64_t nH, int64_t nKV, int64_t hd, int64_t st, float scale, int64_t h0,
                                            int64_t h1, float *scratch) {
-    attn_cache_512(q, k, v, out, T, p0, nH, nKV, hd, st, scale, h0, h1, scratch, 1);
+    attn_cache_body_512(q, k, v, out, T, p0, nH, nKV, hd, st, scale, h0, h1, scratch, 1);
 }
 #endif
 
-// Portable body for both caches: a bf16 row is widened into `buf` (exactly), a float32 row is read in place.
+// The body of the other tiers, for both caches: a bf16 row is widened into `buf` (exactly), a float32
+// row is read in place; scores, softmax and the weighted sum of values go through the tier's helpers.
 static inline const float *cache_row(const void *base, int64_t i, int bf16, int64_t hd, float *buf) {
     if (!bf16) return (const float *)base + i;
     lt_bf16_to_f32((const uint16_t *)base + i, buf, hd);
     return buf;
 }
 
-static void attn_cache_port(const float *q, const void *k, const void *v, float *out, int64_t T, int64_t p0, int64_t nHeads,
-                            int64_t nKV, int64_t hd, int64_t kvStride, float scale, int64_t h0, int64_t h1, float *scratch,
-                            int bf16) {
+typedef float (*cache_dot_fn)(const float *, const float *, int64_t);
+typedef float (*cache_expsum_fn)(float *, float, int64_t);
+typedef void (*cache_axpy_fn)(float *, float, const float *, int64_t);
+
+LTT_BODY void attn_cache_body(const float *q, const void *k, const void *v, float *out, int64_t T, int64_t p0,
+                              int64_t nHeads, int64_t nKV, int64_t hd, int64_t kvStride, float scale, int64_t h0,
+                              int64_t h1, float *scratch, int bf16, cache_dot_fn dot, cache_expsum_fn expsum,
+                              cache_axpy_fn axpy) {
     const int64_t group = nHeads / nKV;
     float row[1024];
     if (bf16 && hd > 1024) return;  // no Llama-family head is that wide; KVCache checks
@@ -97,46 +103,52 @@ static void attn_cache_port(const float *q, const void *k, const void *v, float 
             const int64_t n = p0 + t + 1;
             float mx = -INFINITY;
             for (int64_t j = 0; j < n; j++) {
-                float s = lt_dot_f32(qr, cache_row(k, j * kvStride + kh * hd, bf16, hd, row), hd) * scale;
+                float s = dot(qr, cache_row(k, j * kvStride + kh * hd, bf16, hd, row), hd) * scale;
                 scratch[j] = s;
                 if (s > mx) mx = s;
             }
-            float sum = 0;
-            for (int64_t j = 0; j < n; j++) { float e = expf(scratch[j] - mx); scratch[j] = e; sum += e; }
-            const float inv = 1.0f / sum;
+            const float inv = 1.0f / expsum(scratch, mx, n);
             for (int64_t i = 0; i < hd; i++) o[i] = 0;
-            for (int64_t j = 0; j < n; j++) {
-                const float p = scratch[j] * inv;
-                const float *vr = cache_row(v, j * kvStride + kh * hd, bf16, hd, row);
-                for (int64_t i = 0; i < hd; i++) o[i] += p * vr[i];
-            }
+            for (int64_t j = 0; j < n; j++)
+                axpy(o, scratch[j] * inv, cache_row(v, j * kvStride + kh * hd, bf16, hd, row), hd);
         }
     }
 }
 
+#define ATTN_CACHE_ARGS                                                                                      \
+    const float *q, const void *k, const void *v, float *out, int64_t T, int64_t p0, int64_t nHeads, int64_t nKV, \
+        int64_t hd, int64_t kvStride, float scale, int64_t h0, int64_t h1, float *scratch, int bf16
+#define ATTN_CACHE_PASS q, k, v, out, T, p0, nHeads, nKV, hd, kvStride, scale, h0, h1, scratch, bf16
+
+static void attn_cache_port(ATTN_CACHE_ARGS) {
+    attn_cache_body(ATTN_CACHE_PASS, ltt_dot_port, ltt_expsub_sum_port, ltt_axpy_port);
+}
+#if LTT_HAVE_X86
+LTT_AVX2 static void attn_cache_256(ATTN_CACHE_ARGS) {
+    attn_cache_body(ATTN_CACHE_PASS, ltt_dot_256, ltt_expsub_sum_256, ltt_axpy_256);
+}
+LTT_AVX512 static void attn_cache_512(ATTN_CACHE_ARGS) {
+    if (bf16) attn_cache_bf16_512(q, k, v, out, T, p0, nHeads, nKV, hd, kvStride, scale, h0, h1, scratch);
+    else attn_cache_f32_512(q, k, v, out, T, p0, nHeads, nKV, hd, kvStride, scale, h0, h1, scratch);
+}
+#endif
+#if LTT_HAVE_NEON
+static void attn_cache_neon(ATTN_CACHE_ARGS) {
+    attn_cache_body(ATTN_CACHE_PASS, ltt_dot_neon, ltt_expsub_sum_neon, ltt_axpy_neon);
+}
+#endif
+
 void lt_attention_causal(const float *q, const float *k, const float *v, float *out,
                          int64_t T, int64_t p0, int64_t nHeads, int64_t nKV, int64_t hd,
                          int64_t kvStride, float scale, int64_t h0, int64_t h1, float *scratch) {
-#if LTT_HAVE_X86
-    if (ltt_simd_active() && lt_simd_enabled()) {
-        attn_cache_f32_512(q, k, v, out, T, p0, nHeads, nKV, hd, kvStride, scale, h0, h1, scratch);
-        return;
-    }
-#endif
-    attn_cache_port(q, k, v, out, T, p0, nHeads, nKV, hd, kvStride, scale, h0, h1, scratch, 0);
+    LTT_CALL(attn_cache, q, k, v, out, T, p0, nHeads, nKV, hd, kvStride, scale, h0, h1, scratch, 0);
 }
 
 // The same over a bf16 cache: each key and value row is widened to float32 (exactly) before use.
 void lt_attention_causal_bf16(const float *q, const uint16_t *k, const uint16_t *v, float *out,
                               int64_t T, int64_t p0, int64_t nHeads, int64_t nKV, int64_t hd,
                               int64_t kvStride, float scale, int64_t h0, int64_t h1, float *scratch) {
-#if LTT_HAVE_X86
-    if (ltt_simd_active() && lt_simd_enabled()) {
-        attn_cache_bf16_512(q, k, v, out, T, p0, nHeads, nKV, hd, kvStride, scale, h0, h1, scratch);
-        return;
-    }
-#endif
-    attn_cache_port(q, k, v, out, T, p0, nHeads, nKV, hd, kvStride, scale, h0, h1, scratch, 1);
+    LTT_CALL(attn_cache, q, k, v, out, T, p0, nHeads, nKV, hd, kvStride, scale, h0, h1, scratch, 1);
 }
 
 void lt_rmsnorm(const float *x, const float *w, float *y, int64_t n, float eps) {
@@ -149,5 +161,7 @@ void lt_rmsnorm(const float *x, const float *w, float *y, int64_t n, float eps) 
 }
 
 void lt_swiglu(const float *g, const float *u, float *out, int64_t n) {
+    // The SIMD tiers share the training kernel (same formula, the tier's exp).
+    if (lt_isa() != LT_ISA_PORTABLE) { ltt_swiglu_forward(g, u, out, n); return; }
     for (int64_t i = 0; i < n; i++) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }

@@ -113,18 +113,58 @@ __attribute__((target("avx512f,avx512bw"))) static void f32_to_bf16_avx512(const
     }
     for (; i < n; i++) y[i] = f32_to_bf16_one(x[i]);
 }
+
+__attribute__((target("avx2"))) static void f32_to_bf16_avx2(const float *x, uint16_t *y, int64_t n) {
+    const __m256i bias = _mm256_set1_epi32(0x7FFF), one = _mm256_set1_epi32(1), quiet = _mm256_set1_epi32(0x00400000);
+    const __m256i absmask = _mm256_set1_epi32(0x7FFFFFFF), inf = _mm256_set1_epi32(0x7F800000);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i r[2];
+        for (int h = 0; h < 2; h++) {
+            const __m256i u = _mm256_loadu_si256((const __m256i *)(x + i + 8 * h));
+            const __m256i rounded = _mm256_add_epi32(_mm256_add_epi32(u, bias), _mm256_and_si256(_mm256_srli_epi32(u, 16), one));
+            // |u| > inf as signed compare is safe: both sides are below 2^31.
+            const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, absmask), inf);
+            r[h] = _mm256_srli_epi32(_mm256_blendv_epi8(rounded, _mm256_or_si256(u, quiet), nan), 16);
+        }
+        // packus works within 128-bit lanes: fix the order of the four quarters afterwards.
+        const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(r[0], r[1]), 0xD8);
+        _mm256_storeu_si256((__m256i *)(y + i), packed);
+    }
+    for (; i < n; i++) y[i] = f32_to_bf16_one(x[i]);
+}
+
+__attribute__((target("avx2"))) static void bf16_to_f32_avx2(const void *x, float *y, int64_t n) {
+    const uint8_t *b = (const uint8_t *)x;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m128i h = _mm_loadu_si128((const __m128i *)(b + 2 * i));
+        _mm256_storeu_si256((__m256i *)(y + i), _mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+    for (; i < n; i++) {
+        uint16_t h;
+        __builtin_memcpy(&h, b + 2 * i, 2);
+        uint32_t u = (uint32_t)h << 16;
+        __builtin_memcpy(&y[i], &u, 4);
+    }
+}
 #endif
 
 void lt_f32_to_bf16(const float *x, uint16_t *y, int64_t n) {
     // Round to nearest even (NaN kept quiet), as PyTorch and BFloat16Bits.fromFloat.
 #if defined(__x86_64__)
-    if (lt_simd_enabled() && (lt_cpu_features() & LT_CPU_AVX512BW)) { f32_to_bf16_avx512(x, y, n); return; }
+    const int isa = lt_isa();
+    if (isa >= LT_ISA_AVX512) { f32_to_bf16_avx512(x, y, n); return; }
+    if (isa == LT_ISA_AVX2) { f32_to_bf16_avx2(x, y, n); return; }
 #endif
     for (int64_t i = 0; i < n; i++) y[i] = f32_to_bf16_one(x[i]);
 }
 
 void lt_bf16_to_f32(const void *x, float *y, int64_t n) {
     // Byte loads: a bf16 tensor inside a mapped file need not be 2-byte aligned.
+#if defined(__x86_64__)
+    if (lt_isa() >= LT_ISA_AVX2) { bf16_to_f32_avx2(x, y, n); return; }
+#endif
     const uint8_t *b = (const uint8_t *)x;
     for (int64_t i = 0; i < n; i++) {
         uint16_t h;

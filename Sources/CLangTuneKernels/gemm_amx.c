@@ -49,15 +49,16 @@ static void amx_probe(void) {
 }
 #endif
 
-int lt_amx_available(void) {
+int lt_amx_permitted(void) {
 #ifdef LT_HAVE_AMX
-    if (!atomic_load(&amx_enabled) || !lt_simd_enabled()) return 0;
     pthread_once(&amx_once, amx_probe);
     return amx_ok;
 #else
     return 0;
 #endif
 }
+
+int lt_amx_available(void) { return atomic_load(&amx_enabled) && lt_isa() == LT_ISA_AMX; }
 
 #ifdef LT_HAVE_AMX
 #define LT_AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw")))

@@ -10,14 +10,7 @@
 
 static inline uint16_t rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 
-static int use_avx512(void) {
-#if defined(__x86_64__)
-    int f = lt_cpu_features();
-    return lt_simd_enabled() && (f & LT_CPU_AVX512F) && (f & LT_CPU_AVX512BW) && (f & LT_CPU_F16C);
-#else
-    return 0;
-#endif
-}
+static int use_avx512(void) { return lt_isa() >= LT_ISA_AVX512; }
 
 void lt_block_sums(const float *x, float *xsum, int64_t n) {
     for (int64_t b = 0; b < n / 32; b++) {
@@ -167,10 +160,174 @@ static void rows4_q8_avx512(const uint8_t *W, int64_t rowBytes, const float *x, 
 }
 #endif
 
-float lt_dot_f32(const float *a, const float *b, int64_t n) {
+// ---------------------------------------------------------------- AVX2 (+FMA, F16C)
 #if defined(__x86_64__)
-    if (lt_simd_enabled() && (lt_cpu_features() & LT_CPU_AVX512F)) return dot_avx512(a, b, n);
+#define LT_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+LT_AVX2 static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+LT_AVX2 static float dot_avx2(const float *a, const float *b, int64_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float s = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+// R rows (1..4) per pass, as rows4_q4_avx512: x and its block sums are read once for R rows.
+LT_AVX2 static inline __attribute__((always_inline)) void
+rows_q4_avx2(const uint8_t *W, int64_t rowBytes, const int R, const float *x, const float *xsum, float *y, int64_t nb,
+             int has_min) {
+    const int bs = has_min ? 20 : 18, qoff = has_min ? 4 : 2;
+    const __m128i low = _mm_set1_epi8(15);
+    __m256 acc[4];
+    float macc[4] = {0, 0, 0, 0};
+    for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const float *xb = x + b * 32;
+        const __m256 x0 = _mm256_loadu_ps(xb), x1 = _mm256_loadu_ps(xb + 8);
+        const __m256 x2 = _mm256_loadu_ps(xb + 16), x3 = _mm256_loadu_ps(xb + 24);
+        const float xs = xsum[b];
+        for (int i = 0; i < R; i++) {
+            const uint8_t *blk = W + i * rowBytes + b * bs;
+            _mm_prefetch((const char *)(blk + 512), _MM_HINT_T0);
+            const __m128i q = _mm_loadu_si128((const __m128i *)(blk + qoff));
+            const __m128i lo = _mm_and_si128(q, low), hi = _mm_and_si128(_mm_srli_epi16(q, 4), low);
+            __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(lo)), x0);
+            t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8))), x1, t);
+            t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(hi)), x2, t);
+            t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8))), x3, t);
+            const float d = _cvtsh_ss(rd16(blk));
+            acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(d), t, acc[i]);
+            macc[i] += has_min ? _cvtsh_ss(rd16(blk + 2)) * xs : -8.0f * d * xs;
+        }
+    }
+    for (int i = 0; i < R; i++) y[i] = hsum8(acc[i]) + macc[i];
+}
+
+LT_AVX2 static inline __attribute__((always_inline)) void
+rows_q8_avx2(const uint8_t *W, int64_t rowBytes, const int R, const float *x, float *y, int64_t nb) {
+    __m256 acc[4];
+    for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const float *xb = x + b * 32;
+        const __m256 x0 = _mm256_loadu_ps(xb), x1 = _mm256_loadu_ps(xb + 8);
+        const __m256 x2 = _mm256_loadu_ps(xb + 16), x3 = _mm256_loadu_ps(xb + 24);
+        for (int i = 0; i < R; i++) {
+            const uint8_t *blk = W + i * rowBytes + b * 34;
+            _mm_prefetch((const char *)(blk + 512), _MM_HINT_T0);
+            const __m128i q0 = _mm_loadu_si128((const __m128i *)(blk + 2)), q1 = _mm_loadu_si128((const __m128i *)(blk + 18));
+            __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q0)), x0);
+            t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q0, 8))), x1, t);
+            t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q1)), x2, t);
+            t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q1, 8))), x3, t);
+            acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(rd16(blk))), t, acc[i]);
+        }
+    }
+    for (int i = 0; i < R; i++) y[i] = hsum8(acc[i]);
+}
+
+LT_AVX2 static void matvec_q4_avx2(const uint8_t *base, int64_t rowBytes, const float *x, const float *xsum, float *y,
+                                   int64_t nb, int64_t r0, int64_t r1, int has_min) {
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) rows_q4_avx2(base + r * rowBytes, rowBytes, 4, x, xsum, y + r, nb, has_min);
+    for (; r < r1; r++) rows_q4_avx2(base + r * rowBytes, rowBytes, 1, x, xsum, y + r, nb, has_min);
+}
+
+LT_AVX2 static void matvec_q8_avx2(const uint8_t *base, int64_t rowBytes, const float *x, float *y, int64_t nb,
+                                   int64_t r0, int64_t r1) {
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) rows_q8_avx2(base + r * rowBytes, rowBytes, 4, x, y + r, nb);
+    for (; r < r1; r++) rows_q8_avx2(base + r * rowBytes, rowBytes, 1, x, y + r, nb);
+}
 #endif
+
+// ---------------------------------------------------------------- NEON
+#if defined(__aarch64__)
+#include <arm_neon.h>
+
+static inline float f16_neon(const uint8_t *p) {
+    return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(rd16(p)))), 0);
+}
+
+static float dot_neon(const float *a, const float *b, int64_t n) {
+    float32x4_t s0 = vdupq_n_f32(0), s1 = vdupq_n_f32(0), s2 = vdupq_n_f32(0), s3 = vdupq_n_f32(0);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = vfmaq_f32(s0, vld1q_f32(a + i), vld1q_f32(b + i));
+        s1 = vfmaq_f32(s1, vld1q_f32(a + i + 4), vld1q_f32(b + i + 4));
+        s2 = vfmaq_f32(s2, vld1q_f32(a + i + 8), vld1q_f32(b + i + 8));
+        s3 = vfmaq_f32(s3, vld1q_f32(a + i + 12), vld1q_f32(b + i + 12));
+    }
+    for (; i + 4 <= n; i += 4) s0 = vfmaq_f32(s0, vld1q_f32(a + i), vld1q_f32(b + i));
+    float s = vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+// 16 bytes of signed or unsigned 8-bit values times 16 floats.
+static inline float32x4_t fma16_neon(float32x4_t acc, int16x8_t w_lo, int16x8_t w_hi, const float *xb) {
+    acc = vfmaq_f32(acc, vcvtq_f32_s32(vmovl_s16(vget_low_s16(w_lo))), vld1q_f32(xb));
+    acc = vfmaq_f32(acc, vcvtq_f32_s32(vmovl_s16(vget_high_s16(w_lo))), vld1q_f32(xb + 4));
+    acc = vfmaq_f32(acc, vcvtq_f32_s32(vmovl_s16(vget_low_s16(w_hi))), vld1q_f32(xb + 8));
+    return vfmaq_f32(acc, vcvtq_f32_s32(vmovl_s16(vget_high_s16(w_hi))), vld1q_f32(xb + 12));
+}
+
+static float row_q4_neon(const uint8_t *row, const float *x, const float *xsum, int64_t nb, int has_min) {
+    const int bs = has_min ? 20 : 18, qoff = has_min ? 4 : 2;
+    float32x4_t acc = vdupq_n_f32(0);
+    float macc = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = row + b * bs;
+        const uint8x16_t q = vld1q_u8(blk + qoff);
+        const uint8x16_t lo = vandq_u8(q, vdupq_n_u8(15)), hi = vshrq_n_u8(q, 4);
+        float32x4_t t = vdupq_n_f32(0);
+        t = fma16_neon(t, vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(lo))), vreinterpretq_s16_u16(vmovl_u8(vget_high_u8(lo))),
+                       x + b * 32);
+        t = fma16_neon(t, vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(hi))), vreinterpretq_s16_u16(vmovl_u8(vget_high_u8(hi))),
+                       x + b * 32 + 16);
+        const float d = f16_neon(blk);
+        acc = vfmaq_n_f32(acc, t, d);
+        macc += has_min ? f16_neon(blk + 2) * xsum[b] : -8.0f * d * xsum[b];
+    }
+    return vaddvq_f32(acc) + macc;
+}
+
+static float row_q8_neon(const uint8_t *row, const float *x, int64_t nb) {
+    float32x4_t acc = vdupq_n_f32(0);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = row + b * 34;
+        const int8x16_t q0 = vld1q_s8((const int8_t *)(blk + 2)), q1 = vld1q_s8((const int8_t *)(blk + 18));
+        float32x4_t t = vdupq_n_f32(0);
+        t = fma16_neon(t, vmovl_s8(vget_low_s8(q0)), vmovl_s8(vget_high_s8(q0)), x + b * 32);
+        t = fma16_neon(t, vmovl_s8(vget_low_s8(q1)), vmovl_s8(vget_high_s8(q1)), x + b * 32 + 16);
+        acc = vfmaq_n_f32(acc, t, f16_neon(blk));
+    }
+    return vaddvq_f32(acc);
+}
+#endif
+
+float lt_dot_f32(const float *a, const float *b, int64_t n) {
+    const int isa = lt_isa();
+#if defined(__x86_64__)
+    if (isa >= LT_ISA_AVX512) return dot_avx512(a, b, n);
+    if (isa == LT_ISA_AVX2) return dot_avx2(a, b, n);
+#elif defined(__aarch64__)
+    if (isa == LT_ISA_NEON) return dot_neon(a, b, n);
+#endif
+    (void)isa;
     return dot_portable(a, b, n);
 }
 
@@ -187,6 +344,12 @@ static void matvec_q4(const void *W, const float *x, const float *xsum, float *y
         int64_t r = r0;
         for (; r + 4 <= r1; r += 4) rows4_q4_avx512(base + r * rowBytes, rowBytes, x, xsum, y + r, nb, has_min);
         for (; r < r1; r++) y[r] = row_q4_avx512(base + r * rowBytes, x, xsum, nb, has_min);
+        return;
+    }
+    if (lt_isa() == LT_ISA_AVX2) { matvec_q4_avx2(base, rowBytes, x, xsum, y, nb, r0, r1, has_min); return; }
+#elif defined(__aarch64__)
+    if (lt_isa() == LT_ISA_NEON) {
+        for (int64_t r = r0; r < r1; r++) y[r] = row_q4_neon(base + r * rowBytes, x, xsum, nb, has_min);
         return;
     }
 #endif
@@ -208,6 +371,12 @@ void lt_matvec_q8_0(const void *W, const float *x, float *y, int64_t cols, int64
         int64_t r = r0;
         for (; r + 4 <= r1; r += 4) rows4_q8_avx512(base + r * rowBytes, rowBytes, x, y + r, nb);
         for (; r < r1; r++) y[r] = row_q8_avx512(base + r * rowBytes, x, nb);
+        return;
+    }
+    if (lt_isa() == LT_ISA_AVX2) { matvec_q8_avx2(base, rowBytes, x, y, nb, r0, r1); return; }
+#elif defined(__aarch64__)
+    if (lt_isa() == LT_ISA_NEON) {
+        for (int64_t r = r0; r < r1; r++) y[r] = row_q8_neon(base + r * rowBytes, x, nb);
         return;
     }
 #endif

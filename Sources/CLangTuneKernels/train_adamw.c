@@ -33,6 +33,13 @@ LTT_AVX512 static void adamw_512(float *p, const float *g, float *m, float *v, i
                                  float bc2s, float eps, float neg_step) {
     adamw_body(p, g, m, v, n, decay, w1, small_w1, beta2, omb2, bc2s, eps, neg_step);
 }
+LTT_AVX2 static void adamw_256(float *p, const float *g, float *m, float *v, int64_t n, float decay, float w1,
+                               int small_w1, float beta2, float omb2, float bc2s, float eps, float neg_step) {
+    adamw_body(p, g, m, v, n, decay, w1, small_w1, beta2, omb2, bc2s, eps, neg_step);
+}
+#endif
+#if LTT_HAVE_NEON
+#define adamw_neon adamw_port  // elementwise: vectorized for NEON by the compiler
 #endif
 
 void ltt_adamw_step(float *param, const float *grad, float *m, float *v, int64_t n, double lr,
@@ -46,13 +53,7 @@ void ltt_adamw_step(float *param, const float *grad, float *m, float *v, int64_t
     const float b2 = (float)beta2, omb2 = (float)(1.0 - beta2);
     const float bc2s = (float)sqrt(bc2), epsf = (float)eps;
     const float neg_step = (float)(-(lr / bc1));
-#if LTT_HAVE_X86
-    if (ltt_simd_active()) {
-        adamw_512(param, grad, m, v, n, decay, w1, small_w1, b2, omb2, bc2s, epsf, neg_step);
-        return;
-    }
-#endif
-    adamw_port(param, grad, m, v, n, decay, w1, small_w1, b2, omb2, bc2s, epsf, neg_step);
+    LTT_CALL(adamw, param, grad, m, v, n, decay, w1, small_w1, b2, omb2, bc2s, epsf, neg_step);
 }
 
 static double sumsq_port(const float *x, int64_t n) {
@@ -80,24 +81,42 @@ LTT_AVX512 static double sumsq_512(const float *x, int64_t n) {
     }
     return _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
 }
+
+LTT_AVX2 static double sumsq_256(const float *x, int64_t n) {
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 f = _mm256_loadu_ps(x + i);
+        const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(f)), hi = _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1));
+        a0 = _mm256_fmadd_pd(lo, lo, a0);
+        a1 = _mm256_fmadd_pd(hi, hi, a1);
+    }
+    __m256d a = _mm256_add_pd(a0, a1);
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(a), _mm256_extractf128_pd(a, 1));
+    double r = _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+    for (; i < n; i++) r += (double)x[i] * x[i];
+    return r;
+}
+#endif
+#if LTT_HAVE_NEON
+#define sumsq_neon sumsq_port
 #endif
 
 double ltt_grad_sumsq(const float *grad, int64_t n) {
     if (n <= 0) return 0.0;
-#if LTT_HAVE_X86
-    if (ltt_simd_active()) return sumsq_512(grad, n);
-#endif
-    return sumsq_port(grad, n);
+    return LTT_CALL(sumsq, grad, n);
 }
 
+static void scale_port(float *x, int64_t n, float s) { ltt_scal_port(x, s, n); }
 #if LTT_HAVE_X86
 LTT_AVX512 static void scale_512(float *x, int64_t n, float s) { ltt_scal_512(x, s, n); }
+LTT_AVX2 static void scale_256(float *x, int64_t n, float s) { ltt_scal_256(x, s, n); }
+#endif
+#if LTT_HAVE_NEON
+static void scale_neon(float *x, int64_t n, float s) { ltt_scal_neon(x, s, n); }
 #endif
 
 void ltt_scale(float *x, int64_t n, float s) {
     if (n <= 0) return;
-#if LTT_HAVE_X86
-    if (ltt_simd_active()) { scale_512(x, n, s); return; }
-#endif
-    ltt_scal_port(x, s, n);
+    LTT_CALL(scale, x, n, s);
 }

@@ -112,6 +112,130 @@ static LTT_AVX512 void combine_512(float *Y, int64_t ldy, int64_t ny, const floa
     for (; i + 4 <= ny; i += 4) combine_rows_512(Y + i * ldy, ldy, 4, C + i * crs, crs, ccs, X, ldx, m, n);
     for (; i < ny; i++) combine_rows_512(Y + i * ldy, ldy, 1, C + i * crs, crs, ccs, X, ldx, m, n);
 }
+
+// AVX2: R (1..4) rows, columns in chunks of 16 (2 ymm) so that R x 2 accumulators, two rows of X and
+// the broadcast fit the 16 ymm registers.
+static inline __attribute__((always_inline)) LTT_AVX2 void
+combine_rows_256(float *Y, int64_t ldy, const int R, const float *C, int64_t crs, int64_t ccs, const float *X,
+                 int64_t ldx, int64_t m, int64_t n) {
+    int64_t c0 = 0;
+    for (; c0 + 16 <= n; c0 += 16) {
+        __m256 acc[4][2];
+        for (int r = 0; r < R; r++) {
+            acc[r][0] = _mm256_loadu_ps(Y + r * ldy + c0);
+            acc[r][1] = _mm256_loadu_ps(Y + r * ldy + c0 + 8);
+        }
+        for (int64_t t = 0; t < m; t++) {
+            const float *x = X + t * ldx + c0;
+            const __m256 x0 = _mm256_loadu_ps(x), x1 = _mm256_loadu_ps(x + 8);
+            for (int r = 0; r < R; r++) {
+                const __m256 c = _mm256_set1_ps(C[r * crs + t * ccs]);
+                acc[r][0] = _mm256_fmadd_ps(c, x0, acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(c, x1, acc[r][1]);
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            _mm256_storeu_ps(Y + r * ldy + c0, acc[r][0]);
+            _mm256_storeu_ps(Y + r * ldy + c0 + 8, acc[r][1]);
+        }
+    }
+    for (; c0 < n; c0 += 8) {
+        const __m256i k = ltt_mask256(n - c0);
+        __m256 acc[4];
+        for (int r = 0; r < R; r++) acc[r] = _mm256_maskload_ps(Y + r * ldy + c0, k);
+        for (int64_t t = 0; t < m; t++) {
+            const __m256 x = _mm256_maskload_ps(X + t * ldx + c0, k);
+            for (int r = 0; r < R; r++) acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(C[r * crs + t * ccs]), x, acc[r]);
+        }
+        for (int r = 0; r < R; r++) _mm256_maskstore_ps(Y + r * ldy + c0, k, acc[r]);
+    }
+}
+
+// n <= 16 (LoRA's rank-r side): V (1 or 2) masked vectors per row, R rows at once for independent chains.
+static inline __attribute__((always_inline)) LTT_AVX2 void
+combine_narrow_256(float *Y, int64_t ldy, const int R, const int V, const float *C, int64_t crs, int64_t ccs,
+                   const float *X, int64_t ldx, int64_t m, int64_t n) {
+    const __m256i k0 = ltt_mask256(n), k1 = ltt_mask256(n > 8 ? n - 8 : 0);
+    __m256 acc[8][2];
+    for (int r = 0; r < R; r++) {
+        acc[r][0] = _mm256_maskload_ps(Y + r * ldy, k0);
+        if (V == 2) acc[r][1] = _mm256_maskload_ps(Y + r * ldy + 8, k1);
+    }
+    for (int64_t t = 0; t < m; t++) {
+        const __m256 x0 = _mm256_maskload_ps(X + t * ldx, k0);
+        const __m256 x1 = V == 2 ? _mm256_maskload_ps(X + t * ldx + 8, k1) : x0;
+        for (int r = 0; r < R; r++) {
+            const __m256 c = _mm256_set1_ps(C[r * crs + t * ccs]);
+            acc[r][0] = _mm256_fmadd_ps(c, x0, acc[r][0]);
+            if (V == 2) acc[r][1] = _mm256_fmadd_ps(c, x1, acc[r][1]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        _mm256_maskstore_ps(Y + r * ldy, k0, acc[r][0]);
+        if (V == 2) _mm256_maskstore_ps(Y + r * ldy + 8, k1, acc[r][1]);
+    }
+}
+
+static LTT_AVX2 void combine_256(float *Y, int64_t ldy, int64_t ny, const float *C, int64_t crs, int64_t ccs,
+                                 const float *X, int64_t ldx, int64_t m, int64_t n) {
+    int64_t i = 0;
+    if (n <= 8) {
+        for (; i + 8 <= ny; i += 8) combine_narrow_256(Y + i * ldy, ldy, 8, 1, C + i * crs, crs, ccs, X, ldx, m, n);
+        for (; i < ny; i++) combine_narrow_256(Y + i * ldy, ldy, 1, 1, C + i * crs, crs, ccs, X, ldx, m, n);
+        return;
+    }
+    if (n <= 16) {
+        for (; i + 6 <= ny; i += 6) combine_narrow_256(Y + i * ldy, ldy, 6, 2, C + i * crs, crs, ccs, X, ldx, m, n);
+        for (; i < ny; i++) combine_narrow_256(Y + i * ldy, ldy, 1, 2, C + i * crs, crs, ccs, X, ldx, m, n);
+        return;
+    }
+    for (; i + 4 <= ny; i += 4) combine_rows_256(Y + i * ldy, ldy, 4, C + i * crs, crs, ccs, X, ldx, m, n);
+    for (; i < ny; i++) combine_rows_256(Y + i * ldy, ldy, 1, C + i * crs, crs, ccs, X, ldx, m, n);
+}
+#endif
+
+#if LTT_HAVE_NEON
+// NEON: R (1..4) rows, columns in chunks of 16 (4 q registers); the last n % 4 columns in scalar code.
+static inline __attribute__((always_inline)) void combine_rows_neon(float *Y, int64_t ldy, const int R, const float *C,
+                                                                    int64_t crs, int64_t ccs, const float *X, int64_t ldx,
+                                                                    int64_t m, int64_t n) {
+    int64_t c0 = 0;
+    for (; c0 + 16 <= n; c0 += 16) {
+        float32x4_t acc[4][4];
+        for (int r = 0; r < R; r++)
+            for (int v = 0; v < 4; v++) acc[r][v] = vld1q_f32(Y + r * ldy + c0 + 4 * v);
+        for (int64_t t = 0; t < m; t++) {
+            const float *x = X + t * ldx + c0;
+            const float32x4_t x0 = vld1q_f32(x), x1 = vld1q_f32(x + 4), x2 = vld1q_f32(x + 8), x3 = vld1q_f32(x + 12);
+            for (int r = 0; r < R; r++) {
+                const float c = C[r * crs + t * ccs];
+                acc[r][0] = vfmaq_n_f32(acc[r][0], x0, c);
+                acc[r][1] = vfmaq_n_f32(acc[r][1], x1, c);
+                acc[r][2] = vfmaq_n_f32(acc[r][2], x2, c);
+                acc[r][3] = vfmaq_n_f32(acc[r][3], x3, c);
+            }
+        }
+        for (int r = 0; r < R; r++)
+            for (int v = 0; v < 4; v++) vst1q_f32(Y + r * ldy + c0 + 4 * v, acc[r][v]);
+    }
+    for (; c0 + 4 <= n; c0 += 4) {
+        float32x4_t acc[4];
+        for (int r = 0; r < R; r++) acc[r] = vld1q_f32(Y + r * ldy + c0);
+        for (int64_t t = 0; t < m; t++) {
+            const float32x4_t x = vld1q_f32(X + t * ldx + c0);
+            for (int r = 0; r < R; r++) acc[r] = vfmaq_n_f32(acc[r], x, C[r * crs + t * ccs]);
+        }
+        for (int r = 0; r < R; r++) vst1q_f32(Y + r * ldy + c0, acc[r]);
+    }
+    if (c0 < n) combine_port(Y + c0, ldy, R, C, crs, ccs, X + c0, ldx, m, n - c0);
+}
+
+static void combine_neon(float *Y, int64_t ldy, int64_t ny, const float *C, int64_t crs, int64_t ccs, const float *X,
+                         int64_t ldx, int64_t m, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 <= ny; i += 4) combine_rows_neon(Y + i * ldy, ldy, 4, C + i * crs, crs, ccs, X, ldx, m, n);
+    for (; i < ny; i++) combine_rows_neon(Y + i * ldy, ldy, 1, C + i * crs, crs, ccs, X, ldx, m, n);
+}
 #endif
 
 // Bt[d][j] = B[j][d0 + d] for j < nk, d < nd; columns nk..ATT_BK-1 zeroed
@@ -333,6 +457,35 @@ LTT_AVX512 static void attn_bwd_512(const float *q, const float *k, const float 
     attn_bwd_body(q, k, v, out, dout, lse, dq, dk, dv, T, nH, nKV, hd, scale, kv0, kv1, scratch,
                   seg, combine_512, ltt_dot_512, ltt_expsub_sum_512);
 }
+
+LTT_AVX2 static void attn_fwd_256(const float *q, const float *k, const float *v, float *out, float *lse, int64_t T,
+                                  int64_t nH, int64_t nKV, int64_t hd, float scale, int64_t h0, int64_t h1,
+                                  float *scratch, const int32_t *seg) {
+    attn_fwd_body(q, k, v, out, lse, T, nH, nKV, hd, scale, h0, h1, scratch, seg, combine_256, ltt_expdiff_256);
+}
+
+LTT_AVX2 static void attn_bwd_256(const float *q, const float *k, const float *v, const float *out, const float *dout,
+                                  const float *lse, float *dq, float *dk, float *dv, int64_t T, int64_t nH,
+                                  int64_t nKV, int64_t hd, float scale, int64_t kv0, int64_t kv1, float *scratch,
+                                  const int32_t *seg) {
+    attn_bwd_body(q, k, v, out, dout, lse, dq, dk, dv, T, nH, nKV, hd, scale, kv0, kv1, scratch, seg, combine_256,
+                  ltt_dot_256, ltt_expsub_sum_256);
+}
+#endif
+
+#if LTT_HAVE_NEON
+static void attn_fwd_neon(const float *q, const float *k, const float *v, float *out, float *lse, int64_t T, int64_t nH,
+                          int64_t nKV, int64_t hd, float scale, int64_t h0, int64_t h1, float *scratch,
+                          const int32_t *seg) {
+    attn_fwd_body(q, k, v, out, lse, T, nH, nKV, hd, scale, h0, h1, scratch, seg, combine_neon, ltt_expdiff_neon);
+}
+
+static void attn_bwd_neon(const float *q, const float *k, const float *v, const float *out, const float *dout,
+                          const float *lse, float *dq, float *dk, float *dv, int64_t T, int64_t nH, int64_t nKV,
+                          int64_t hd, float scale, int64_t kv0, int64_t kv1, float *scratch, const int32_t *seg) {
+    attn_bwd_body(q, k, v, out, dout, lse, dq, dk, dv, T, nH, nKV, hd, scale, kv0, kv1, scratch, seg, combine_neon,
+                  ltt_dot_neon, ltt_expsub_sum_neon);
+}
 #endif
 
 static int attn_shape_ok(int64_t T, int64_t nH, int64_t nKV, int64_t hd) {
@@ -350,13 +503,7 @@ void ltt_attention_forward(const float *q, const float *k, const float *v, float
     h0 = att_max(h0, 0);
     h1 = att_min(h1, nHeads);
     if (h1 <= h0) return;
-#if LTT_HAVE_X86
-    if (ltt_simd_active()) {
-        attn_fwd_512(q, k, v, out, lse, T, nHeads, nKV, hd, scale, h0, h1, scratch, segment);
-        return;
-    }
-#endif
-    attn_fwd_port(q, k, v, out, lse, T, nHeads, nKV, hd, scale, h0, h1, scratch, segment);
+    LTT_CALL(attn_fwd, q, k, v, out, lse, T, nHeads, nKV, hd, scale, h0, h1, scratch, segment);
 }
 
 int64_t ltt_attention_backward_scratch_floats(int64_t T, int64_t nHeads, int64_t nKV, int64_t hd) {
@@ -372,15 +519,7 @@ void ltt_attention_backward(const float *q, const float *k, const float *v, cons
     kv0 = att_max(kv0, 0);
     kv1 = att_min(kv1, nKV);
     if (kv1 <= kv0) return;
-#if LTT_HAVE_X86
-    if (ltt_simd_active()) {
-        attn_bwd_512(q, k, v, out, dout, lse, dq, dk, dv, T, nHeads, nKV, hd, scale, kv0, kv1,
-                     scratch, segment);
-        return;
-    }
-#endif
-    attn_bwd_port(q, k, v, out, dout, lse, dq, dk, dv, T, nHeads, nKV, hd, scale, kv0, kv1, scratch,
-                  segment);
+    LTT_CALL(attn_bwd, q, k, v, out, dout, lse, dq, dk, dv, T, nHeads, nKV, hd, scale, kv0, kv1, scratch, segment);
 }
 
 // The tiles' product shape on its own: LoRA's rank-r products are this shape too (one operand has
@@ -388,11 +527,5 @@ void ltt_attention_backward(const float *q, const float *k, const float *v, cons
 void ltt_combine(float *Y, int64_t ldy, int64_t ny, const float *C, int64_t crs, int64_t ccs, const float *X,
                  int64_t ldx, int64_t m, int64_t n) {
     if (ny <= 0 || n <= 0 || m <= 0) return;
-#if LTT_HAVE_X86
-    if (ltt_simd_active()) {
-        combine_512(Y, ldy, ny, C, crs, ccs, X, ldx, m, n);
-        return;
-    }
-#endif
-    combine_port(Y, ldy, ny, C, crs, ccs, X, ldx, m, n);
+    LTT_CALL(combine, Y, ldy, ny, C, crs, ccs, X, ldx, m, n);
 }

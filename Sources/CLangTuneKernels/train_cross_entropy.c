@@ -51,13 +51,20 @@ LTT_AVX512 static double ce_512(float *logits, const int32_t *targets, int64_t r
     return ce_body(logits, targets, rows, vocab, scale, loss_rows, ltt_max_512, ltt_expsub_sum_512,
                    ltt_scal_512);
 }
+LTT_AVX2 static double ce_256(float *logits, const int32_t *targets, int64_t rows, int64_t vocab, float scale,
+                              double *loss_rows) {
+    return ce_body(logits, targets, rows, vocab, scale, loss_rows, ltt_max_256, ltt_expsub_sum_256, ltt_scal_256);
+}
+#endif
+#if LTT_HAVE_NEON
+static double ce_neon(float *logits, const int32_t *targets, int64_t rows, int64_t vocab, float scale,
+                      double *loss_rows) {
+    return ce_body(logits, targets, rows, vocab, scale, loss_rows, ltt_max_neon, ltt_expsub_sum_neon, ltt_scal_neon);
+}
 #endif
 
 double ltt_cross_entropy_forward_backward(float *logits, const int32_t *targets, int64_t rows,
                                           int64_t vocab, float scale, double *loss_rows) {
     if (rows <= 0 || vocab <= 0) return 0.0;
-#if LTT_HAVE_X86
-    if (ltt_simd_active()) return ce_512(logits, targets, rows, vocab, scale, loss_rows);
-#endif
-    return ce_port(logits, targets, rows, vocab, scale, loss_rows);
+    return LTT_CALL(ce, logits, targets, rows, vocab, scale, loss_rows);
 }

@@ -61,6 +61,14 @@ LTT_AVX512 static void dropout_512(const float *x, float *out, uint8_t *mask, in
         dropout_port(x + i, out + i, mask ? mask + (i >> 3) : NULL, n - i, thr, keep_scale, seed,
                      offset + (uint64_t)i);
 }
+LTT_AVX2 static void dropout_256(const float *x, float *out, uint8_t *mask, int64_t n, uint64_t thr,
+                                 float keep_scale, uint64_t seed, uint64_t offset) {
+    // AVX2 has no 64-bit lane multiply for splitmix64: the portable loop, compiled for AVX2.
+    dropout_port(x, out, mask, n, thr, keep_scale, seed, offset);
+}
+#endif
+#if LTT_HAVE_NEON
+#define dropout_neon dropout_port
 #endif
 
 static void dropout_dispatch(const float *x, float *out, uint8_t *mask, int64_t n, float p,
@@ -81,10 +89,7 @@ static void dropout_dispatch(const float *x, float *out, uint8_t *mask, int64_t 
     }
     const uint64_t thr = (uint64_t)llround((double)p * 4294967296.0);
     const float keep_scale = (float)(1.0 / (1.0 - (double)p));
-#if LTT_HAVE_X86
-    if (ltt_simd_active()) { dropout_512(x, out, mask, n, thr, keep_scale, seed, offset); return; }
-#endif
-    dropout_port(x, out, mask, n, thr, keep_scale, seed, offset);
+    LTT_CALL(dropout, x, out, mask, n, thr, keep_scale, seed, offset);
 }
 
 void ltt_dropout_forward(const float *x, float *out, uint8_t *mask_bits, int64_t n, float p,

@@ -33,13 +33,17 @@ LTT_AVX512 static void emb_bwd_512(const float *dout, const int32_t *ids, int64_
                                    int64_t vocab, float *dtable) {
     emb_bwd_body(dout, ids, T, dim, vocab, dtable);
 }
+LTT_AVX2 static void emb_bwd_256(const float *dout, const int32_t *ids, int64_t T, int64_t dim, int64_t vocab,
+                                 float *dtable) {
+    emb_bwd_body(dout, ids, T, dim, vocab, dtable);
+}
+#endif
+#if LTT_HAVE_NEON
+#define emb_bwd_neon emb_bwd_port  // vectorized by the compiler: NEON is the baseline there
 #endif
 
 void ltt_embedding_backward(const float *dout, const int32_t *ids, int64_t T, int64_t dim,
                             int64_t vocab, float *dtable) {
     if (T <= 0 || dim <= 0) return;
-#if LTT_HAVE_X86
-    if (ltt_simd_active()) { emb_bwd_512(dout, ids, T, dim, vocab, dtable); return; }
-#endif
-    emb_bwd_port(dout, ids, T, dim, vocab, dtable);
+    LTT_CALL(emb_bwd, dout, ids, T, dim, vocab, dtable);
 }

@@ -59,22 +59,31 @@ LTT_AVX512 static void rmsnorm_bwd_512(const float *dy, const float *x, const fl
                                        int64_t r1, int64_t n) {
     rmsnorm_bwd_body(dy, x, w, rstd, dx, dw, r0, r1, n);
 }
+LTT_AVX2 static void rmsnorm_fwd_256(const float *x, const float *w, float *y, float *rstd_out,
+                                     int64_t rows, int64_t n, float eps) {
+    rmsnorm_fwd_body(x, w, y, rstd_out, rows, n, eps, ltt_dot_256);
+}
+LTT_AVX2 static void rmsnorm_bwd_256(const float *dy, const float *x, const float *w, const float *rstd,
+                                     float *dx, float *dw, int64_t r0, int64_t r1, int64_t n) {
+    rmsnorm_bwd_body(dy, x, w, rstd, dx, dw, r0, r1, n);
+}
+#endif
+#if LTT_HAVE_NEON
+static void rmsnorm_fwd_neon(const float *x, const float *w, float *y, float *rstd_out, int64_t rows,
+                             int64_t n, float eps) {
+    rmsnorm_fwd_body(x, w, y, rstd_out, rows, n, eps, ltt_dot_neon);
+}
+#define rmsnorm_bwd_neon rmsnorm_bwd_port  // the compiler vectorizes it for NEON, the baseline there
 #endif
 
 void ltt_rmsnorm_forward(const float *x, const float *w, float *y, float *rstd_out, int64_t rows,
                          int64_t n, float eps) {
     if (rows <= 0 || n <= 0) return;
-#if LTT_HAVE_X86
-    if (ltt_simd_active()) { rmsnorm_fwd_512(x, w, y, rstd_out, rows, n, eps); return; }
-#endif
-    rmsnorm_fwd_port(x, w, y, rstd_out, rows, n, eps);
+    LTT_CALL(rmsnorm_fwd, x, w, y, rstd_out, rows, n, eps);
 }
 
 void ltt_rmsnorm_backward(const float *dy, const float *x, const float *w, const float *rstd,
                           float *dx, float *dw_accum, int64_t r0, int64_t r1, int64_t n) {
     if (r1 <= r0 || n <= 0) return;
-#if LTT_HAVE_X86
-    if (ltt_simd_active()) { rmsnorm_bwd_512(dy, x, w, rstd, dx, dw_accum, r0, r1, n); return; }
-#endif
-    rmsnorm_bwd_port(dy, x, w, rstd, dx, dw_accum, r0, r1, n);
+    LTT_CALL(rmsnorm_bwd, dy, x, w, rstd, dx, dw_accum, r0, r1, n);
 }

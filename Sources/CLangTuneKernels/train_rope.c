@@ -72,24 +72,30 @@ LTT_AVX512 static void rope_table_512(float *x, int64_t T, int64_t heads, int64_
                                       const float *cosT, const float *sinT, float sign) {
     rope_table_body(x, T, heads, hd, cosT, sinT, sign);
 }
+LTT_AVX2 static void rope_pos_256(float *x, int64_t T, int64_t heads, int64_t hd, const int64_t *positions,
+                                  const float *invFreq, float sign) {
+    rope_pos_body(x, T, heads, hd, positions, invFreq, sign);
+}
+LTT_AVX2 static void rope_table_256(float *x, int64_t T, int64_t heads, int64_t hd, const float *cosT,
+                                    const float *sinT, float sign) {
+    rope_table_body(x, T, heads, hd, cosT, sinT, sign);
+}
+#endif
+#if LTT_HAVE_NEON
+#define rope_pos_neon rope_pos_port  // elementwise: the compiler vectorizes it for NEON, the baseline there
+#define rope_table_neon rope_table_port
 #endif
 
 static void rope_pos(float *x, int64_t T, int64_t heads, int64_t hd, const int64_t *positions,
                      const float *invFreq, float sign) {
     if (T <= 0 || heads <= 0 || hd < 2) return;
-#if LTT_HAVE_X86
-    if (ltt_simd_active()) { rope_pos_512(x, T, heads, hd, positions, invFreq, sign); return; }
-#endif
-    rope_pos_port(x, T, heads, hd, positions, invFreq, sign);
+    LTT_CALL(rope_pos, x, T, heads, hd, positions, invFreq, sign);
 }
 
 static void rope_table(float *x, int64_t T, int64_t heads, int64_t hd, const float *cosT,
                        const float *sinT, float sign) {
     if (T <= 0 || heads <= 0 || hd < 2) return;
-#if LTT_HAVE_X86
-    if (ltt_simd_active()) { rope_table_512(x, T, heads, hd, cosT, sinT, sign); return; }
-#endif
-    rope_table_port(x, T, heads, hd, cosT, sinT, sign);
+    LTT_CALL(rope_table, x, T, heads, hd, cosT, sinT, sign);
 }
 
 void ltt_rope_forward(float *x, int64_t T, int64_t heads, int64_t hd, const int64_t *positions,

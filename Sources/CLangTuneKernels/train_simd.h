@@ -19,12 +19,35 @@
 
 #define LTT_BODY static inline __attribute__((always_inline))
 
+#include "langtune_kernels.h"
+
 #if defined(__x86_64__) || defined(__i386__)
 #define LTT_HAVE_X86 1
 #include <immintrin.h>
-#define LTT_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma")))
+#define LTT_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma,f16c,avx2")))
+#include "simd_avx2.h"
 #else
 #define LTT_HAVE_X86 0
+#endif
+
+#if defined(__aarch64__)
+#define LTT_HAVE_NEON 1
+#include "simd_neon.h"
+#else
+#define LTT_HAVE_NEON 0
+#endif
+
+// A kernel `fn` has one body per tier: fn_512 (AVX-512, also under AMX), fn_256 (AVX2), fn_neon,
+// fn_port. LTT_CALL calls the active tier's (an expression; void bodies are fine in C).
+#if LTT_HAVE_X86
+#define LTT_CALL(fn, ...)                                                                   \
+    (lt_isa() >= LT_ISA_AVX512 ? fn##_512(__VA_ARGS__)                                      \
+     : lt_isa() == LT_ISA_AVX2 ? fn##_256(__VA_ARGS__)                                      \
+                               : fn##_port(__VA_ARGS__))
+#elif LTT_HAVE_NEON
+#define LTT_CALL(fn, ...) (lt_isa() == LT_ISA_NEON ? fn##_neon(__VA_ARGS__) : fn##_port(__VA_ARGS__))
+#else
+#define LTT_CALL(fn, ...) fn##_port(__VA_ARGS__)
 #endif
 
 // ---------------------------------------------------------------------------

@@ -32,7 +32,7 @@ struct ModelOptions: ParsableArguments {
     var threads: Int?
 
     @Option(name: .long, help: ArgumentHelp(
-        "Precision of the matrix products: f32 (float32 everywhere, the default), or bf16 (bfloat16 inputs with float32 accumulation on AMX/AVX512-BF16 through oneDNN; float32 where the CPU or library lacks them).",
+        "Precision: f32 (float32 everywhere, the default), or bf16: matrix products with bfloat16 inputs and float32 accumulation where the CPU has bf16 units (AMX, AVX512-BF16), and on every CPU decoding with a bfloat16 KV cache and int8-quantized inputs for the quantized weights' products (as llama.cpp decodes).",
         valueName: "f32|bf16"))
     var dtype: String = "f32"
 
@@ -45,6 +45,7 @@ struct ModelOptions: ParsableArguments {
         if dtype != "f32" && dtype != "bf16" { throw ValidationError("--dtype must be f32 or bf16") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
         if !["auto", "nf4", "none"].contains(quantize) { throw ValidationError("--quantize must be auto, nf4 or none") }
+        if let problem = CPUTier.environmentProblem { throw ValidationError(problem) }
     }
 
     /// The NF4 base `--quantize` asks for: explicitly, or (auto) the one the adapter was trained on.

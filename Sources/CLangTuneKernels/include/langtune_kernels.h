@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// --- CPU features, detected once at run time --------------------------------
+// --- CPU features and kernel tiers, detected once at run time --------------------
 enum {
     LT_CPU_AVX2 = 1 << 0,
     LT_CPU_FMA = 1 << 1,
@@ -14,13 +14,44 @@ enum {
     LT_CPU_AVX512BW = 1 << 4,
     LT_CPU_AVX512BF16 = 1 << 5,
     LT_CPU_AMX_BF16 = 1 << 6,
+    LT_CPU_AVX512DQVL = 1 << 7,
+    LT_CPU_AVX512VNNI = 1 << 8,
+    LT_CPU_NEON = 1 << 9,
+    LT_CPU_NEON_DOTPROD = 1 << 10,
+    LT_CPU_NEON_I8MM = 1 << 11,
 };
 /// Bit set of LT_CPU_* the running CPU supports.
 int lt_cpu_features(void);
+
+/// Kernel tiers, one instruction set each; a higher tier on x86 includes the lower ones.
+enum {
+    LT_ISA_PORTABLE = 0,  ///< plain C for the baseline target
+    LT_ISA_NEON = 1,      ///< ARM64 Advanced SIMD (dotprod where present)
+    LT_ISA_AVX2 = 2,      ///< AVX2 + FMA + F16C
+    LT_ISA_AVX512 = 3,    ///< AVX-512 F/BW/DQ/VL (+VNNI, AVX512-BF16 where present)
+    LT_ISA_AMX = 4,       ///< AVX-512 plus AMX-BF16 tiles the OS granted
+};
+/// The tier the kernels use now: the CPU's best, or a lower one from LANGTUNE_ISA / lt_set_isa.
+int lt_isa(void);
+/// The best tier this CPU (and OS) runs.
+int lt_isa_best(void);
+/// 1 when this CPU runs `isa`'s kernels.
+int lt_isa_runs(int isa);
+/// Makes `isa` the active tier (process-wide). Returns 0, or -1 (nothing changed) when the CPU cannot run it.
+int lt_set_isa(int isa);
+/// "portable", "neon", "avx2", "avx512", "amx".
+const char *lt_isa_name(int isa);
+/// The tier of a name above, or -1.
+int lt_isa_parse(const char *name);
+/// Why LANGTUNE_ISA was ignored (unknown name, or a tier above the CPU's), or NULL when it is unset or taken.
+const char *lt_isa_env_problem(void);
+/// 1 when the CPU has AMX-BF16 and the kernel granted this process the tile state (checked once).
+int lt_amx_permitted(void);
 /// glibc: fixes the mmap threshold at `bytes` (no dynamic growth); returns mallopt's result, 0 elsewhere.
 int lt_pin_mmap_threshold(int64_t bytes);
-/// Set to 0 to force the portable code paths (tests compare both).
+/// 0 forces the portable tier, 1 restores the best (or LANGTUNE_ISA's); kept for older callers.
 void lt_set_simd_enabled(int enabled);
+/// 1 unless the portable tier is active.
 int lt_simd_enabled(void);
 
 // --- half precision ---------------------------------------------------------

@@ -12,7 +12,7 @@ extension LlamaModel {
         let c = config
         let H = c.hiddenSize, hd = c.headDim, nH = c.numHeads, nKV = c.numKVHeads
         let qW = nH * hd, kvW = nKV * hd, I = c.intermediateSize
-        for cache in caches { cache.reserve(cache.length + 1, bf16: backend.usesBF16) }
+        for cache in caches { cache.reserve(cache.length + 1, bf16: backend.usesReducedPrecisionDecoding) }
 
         let x = FloatBuffer(count: B * H, zeroed: false)
         let h = FloatBuffer(count: B * H, zeroed: false)

@@ -154,7 +154,7 @@ public final class LlamaModel: @unchecked Sendable {
         let H = c.hiddenSize, hd = c.headDim, nH = c.numHeads, nKV = c.numKVHeads
         let qW = nH * hd, kvW = nKV * hd, I = c.intermediateSize
         let p0 = cache.length
-        cache.reserve(p0 + T, bf16: backend.usesBF16)
+        cache.reserve(p0 + T, bf16: backend.usesReducedPrecisionDecoding)
 
         let x = FloatBuffer(count: T * H, zeroed: false)
         let kNew = FloatBuffer(count: T * kvW, zeroed: false), vNew = FloatBuffer(count: T * kvW, zeroed: false)

@@ -13,10 +13,14 @@ public protocol ComputeBackend: Sendable {
     func linearBackwardInput(_ w: LinearWeight, dy: UnsafePointer<Float>, rows: Int, dx: UnsafeMutablePointer<Float>, accumulate: Bool)
     /// Products of more than two rows run in bfloat16 (inputs rounded, float32 accumulation and output).
     var usesBF16: Bool { get }
+    /// Decoding at reduced precision (`--dtype bf16`, on any CPU tier): a bfloat16 KV cache and int8-quantized
+    /// inputs for the matrix-vector products of quantized weights, as llama.cpp decodes.
+    var usesReducedPrecisionDecoding: Bool { get }
 }
 
 extension ComputeBackend {
     public var usesBF16: Bool { false }
+    public var usesReducedPrecisionDecoding: Bool { false }
 }
 
 /// The CPU backend.
@@ -37,6 +41,7 @@ public struct CPUBackend: ComputeBackend {
     }
 
     public var usesBF16: Bool { bf16 && BF16GEMM.available }
+    public var usesReducedPrecisionDecoding: Bool { bf16 }
     /// Reused scratch of the products (shared by copies of this backend value).
     public let scratch = ScratchCache()
 
@@ -44,13 +49,7 @@ public struct CPUBackend: ComputeBackend {
         var lib: UnsafePointer<CChar>? = nil
         let gemm = lt_dnnl_available(&lib) != 0 && lt_sgemm_uses_dnnl() != 0
             ? "oneDNN (\(String(cString: lib!)))" : "built-in"
-        let f = lt_cpu_features()
-        var isa: [String] = []
-        if f & Int32(LT_CPU_AVX512F) != 0 { isa.append("AVX-512") }
-        if f & Int32(LT_CPU_AVX512BF16) != 0 { isa.append("AVX512-BF16") }
-        if f & Int32(LT_CPU_AMX_BF16) != 0 { isa.append("AMX-BF16") }
-        if isa.isEmpty { isa.append("portable") }
-        return "cpu: \(threads.count) threads, GEMM \(gemm), \(isa.joined(separator: "+"))"
+        return "cpu: \(threads.count) threads, GEMM \(gemm), kernels \(CPUTier.active.name)\(CPUTier.active.unitsNote)"
     }
 
     public func linear(_ w: LinearWeight, x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>) {
@@ -103,7 +102,7 @@ public struct CPUBackend: ComputeBackend {
         let n = w.outFeatures, k = Int64(w.inFeatures)
         if quantizedMatvec, let q = w.blocks {
             let base = q.bytes.baseAddress!
-            if usesBF16, [.q4_0, .q4_1, .q8_0].contains(q.dtype), lt_int8_matvec_available() != 0 {
+            if usesReducedPrecisionDecoding, [.q4_0, .q4_1, .q8_0].contains(q.dtype), lt_int8_matvec_available() != 0 {
                 return matvecInt8(q.dtype, base, x: x, y: y, n: n, k: Int(k))
             }
             switch q.dtype {
@@ -128,7 +127,7 @@ public struct CPUBackend: ComputeBackend {
     }
 
     /// `--dtype bf16`: the input quantized to int8 per block of 32, as llama.cpp does, and the blocks
-    /// multiplied on VNNI.
+    /// multiplied in int8 (VNNI on AVX-512, vpmaddubsw on AVX2, widening multiplies on NEON).
     private func matvecInt8(_ dtype: DType, _ base: UnsafeRawPointer, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                             n: Int, k: Int) {
         let bytes = Int(lt_quantize_q8_bytes(Int64(k)))

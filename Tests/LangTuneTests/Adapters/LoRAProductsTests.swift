@@ -5,15 +5,13 @@ import XCTest
 
 /// LoRA's rank-r products (`ltt_combine`, `LoRAWeights.addForward` / `backward`) against float64 on
 /// fresh random inputs: narrow (n <= 16) and wide outputs, row counts off the 4/8-row blocks, a
-/// transposed operand, both the AVX-512 and the portable path, and rank 5 and 16 with 2 threads.
+/// transposed operand, every kernel tier this CPU runs, and rank 5 and 16 with 2 threads.
 final class LoRAProductsTests: XCTestCase {
     var rng = SplitMix64(seed: UInt64(Date().timeIntervalSince1970 * 1000) & 0xFFFF_FFFF)
     func rand(_ n: Int) -> [Float] { (0..<n).map { _ in Float(rng.nextDouble() * 2 - 1) } }
 
     func testCombineEqualsFloat64() {
-        defer { ltt_set_portable(0) }
-        for simd in [1, 0] {
-            ltt_set_portable(simd == 1 ? 0 : 1)
+        CPUTier.forEachRunnable { simd in
             for (ny, m, n, transposedC) in [(1, 1, 1, false), (7, 33, 5, false), (9, 70, 16, true), (13, 40, 17, false),
                                              (16, 300, 70, true), (5, 64, 130, false)] {
                 let ldy = n + 3, ldx = n + 1

@@ -1,6 +1,7 @@
 import CLangTuneKernels
 import Foundation
 import XCTest
+@testable import LangTune
 
 /// splitmix64: the tests' random source (and the reference for the dropout mask).
 struct GradRNG {
@@ -107,13 +108,9 @@ func dot(_ a: [Double], _ b: [Double]) -> Double {
     return s
 }
 
-/// Runs `body` with the portable kernels, then with the SIMD ones when this CPU has them.
+/// Runs `body` on every kernel tier this CPU runs (portable first), naming the tier.
 func forEachKernelPath(_ body: (String) throws -> Void) rethrows {
-    defer { ltt_set_portable(0) }
-    ltt_set_portable(1)
-    try body("portable")
-    ltt_set_portable(0)
-    if ltt_simd_active() != 0 { try body("simd") }
+    try CPUTier.forEachRunnable { try body($0.name) }
 }
 
 func withOptionalPointer<T, R>(_ a: [T]?, _ body: (UnsafePointer<T>?) -> R) -> R {

@@ -1,26 +1,41 @@
 import CLangTuneKernels
 import XCTest
+@testable import LangTune
 
-/// The AVX-512 and portable bodies of every kernel agree on the same inputs.
+/// Every SIMD tier's bodies of every kernel (AVX2, AVX-512, NEON: those this CPU runs) agree with the
+/// portable ones on the same inputs.
 final class GradientsKernelPathAgreementTests: XCTestCase {
-    /// Runs `body` on the portable path and on the SIMD path; returns both results.
+    /// The tier under comparison with portable in this pass of the test.
+    private var simdTier = CPUTier.portable
+
+    /// Runs `body` on the portable tier and on `simdTier`; returns both results.
     private func bothPaths<R>(_ body: () -> R) throws -> (portable: R, simd: R) {
-        defer { ltt_set_portable(0) }
-        ltt_set_portable(1)
-        XCTAssertEqual(ltt_simd_active(), 0)
+        defer { try? simdTier.activate() }
+        try CPUTier.portable.activate()
         let a = body()
-        ltt_set_portable(0)
-        guard ltt_simd_active() != 0 else { throw XCTSkip("no AVX-512 on this CPU") }
+        try simdTier.activate()
+        XCTAssertEqual(CPUTier.active, simdTier)
         return (a, body())
     }
 
     func testAllKernelsAgree() throws {
+        let tiers = CPUTier.runnable.filter { $0 != .portable }
+        guard !tiers.isEmpty else { throw XCTSkip("no SIMD tier on this CPU") }
+        let saved = CPUTier.active
+        defer { try? saved.activate() }
+        for tier in tiers {
+            simdTier = tier
+            try allKernelsAgree()
+        }
+    }
+
+    private func allKernelsAgree() throws {
         let seed = GradSeed.make()
         var rng = GradRNG(state: seed)
         func agree(_ r: (portable: [Float], simd: [Float]), _ what: String, rel: Double = 1e-5,
                    line: UInt = #line)
         {
-            assertClose(r.simd, doubles(r.portable), rel: rel, "\(what): simd vs portable", seed: seed, line: line)
+            assertClose(r.simd, doubles(r.portable), rel: rel, "\(what): \(simdTier) vs portable", seed: seed, line: line)
         }
 
         let rows = 5, n = 131

@@ -14,16 +14,14 @@ final class BF16Tests: XCTestCase {
                           Float(bitPattern: 0x3F80_8000), Float(bitPattern: 0x3F81_8000), Float(bitPattern: 0x3F80_7FFF)]
         x += (0..<1000).map { _ in Float(bitPattern: UInt32(truncatingIfNeeded: rng.next())) }
         let want = x.map { BFloat16Bits.fromFloat($0) }
-        for simd in [1, 0] {
-            lt_set_simd_enabled(Int32(simd))
+        CPUTier.forEachRunnable { tier in
             var got = [UInt16](repeating: 0, count: x.count)
             lt_f32_to_bf16(x, &got, Int64(x.count))
-            XCTAssertEqual(got, want, "simd \(simd)")
+            XCTAssertEqual(got, want, "\(tier)")
+            var back = [Float](repeating: 0, count: x.count)
+            lt_bf16_to_f32(want, &back, Int64(x.count))
+            for (b, w) in zip(back, want) { XCTAssertEqual(b.bitPattern, UInt32(w) << 16, "\(tier)") }
         }
-        lt_set_simd_enabled(1)
-        var back = [Float](repeating: 0, count: x.count)
-        lt_bf16_to_f32(want, &back, Int64(x.count))
-        for (b, w) in zip(back, want) { XCTAssertEqual(b.bitPattern, UInt32(w) << 16) }
     }
 
     func rounded(_ v: [Float]) -> [Double] { v.map { Double(BFloat16Bits.toFloat(BFloat16Bits.fromFloat($0))) } }

@@ -9,7 +9,17 @@ import XCTest
 /// counts odd and even and row counts off the 4-row groups.
 final class Int8MatvecTests: XCTestCase {
     func testQuantizedInputProductsEqualFloat64() throws {
-        guard lt_int8_matvec_available() != 0 else { throw XCTSkip("no AVX512-VNNI here") }
+        let tiers = CPUTier.runnable.filter { t in (try? t.activate()).map { lt_int8_matvec_available() != 0 } ?? false }
+        try? CPUTier.best.activate()
+        guard !tiers.isEmpty else { throw XCTSkip("no int8 kernels here (AVX512-VNNI, AVX2 or NEON)") }
+        for tier in tiers {
+            try tier.activate()
+            defer { try? CPUTier.best.activate() }
+            try quantizedInputProductsEqualFloat64(tier)
+        }
+    }
+
+    func quantizedInputProductsEqualFloat64(_ tier: CPUTier) throws {
         var rng = SplitMix64(seed: UInt64(Date().timeIntervalSince1970 * 1000) & 0xFFFF_FFFF)
         func f16(_ v: Float) -> [UInt8] { let h = lt_f32_to_f16(v); return [UInt8(h & 0xFF), UInt8(h >> 8)] }
         for (k, rows) in [(224, 13), (576, 8), (32, 5)] {
@@ -67,7 +77,7 @@ final class Int8MatvecTests: XCTestCase {
                 }
                 XCTAssertEqual(rc, 0)
                 let scale = want.map(abs).max()!
-                for r in 0..<rows { XCTAssertEqual(Double(y[r]), want[r], accuracy: 1e-5 * scale + 1e-6, "\(dtype) k\(k) row \(r)") }
+                for r in 0..<rows { XCTAssertEqual(Double(y[r]), want[r], accuracy: 1e-5 * scale + 1e-6, "\(tier) \(dtype) k\(k) row \(r)") }
             }
         }
     }

@@ -59,11 +59,9 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Every kernel tier this CPU runs.
     func bothPaths(_ body: (String) throws -> Void) rethrows {
-        lt_set_simd_enabled(1); defer { lt_set_simd_enabled(1) }
-        try body("simd")
-        lt_set_simd_enabled(0)
-        try body("portable")
+        try CPUTier.forEachRunnable { try body($0.name) }
     }
 
     func testQuantizedMatvecMatchesFloat64() {

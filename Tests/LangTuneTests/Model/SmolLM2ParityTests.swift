@@ -19,7 +19,7 @@ final class SmolLM2ParityTests: XCTestCase {
         }
     }
 
-    /// The portable kernels (no AVX-512, no oneDNN, no quantized matvec) give the same answer.
+    /// The portable kernels (no SIMD tier, no oneDNN, no quantized matvec) give the same answer.
     func testPortablePathMatchesToo() throws {
         let model = try TestPaths.require(TestPaths.smolLM2GGUF)
         let data = try Data(contentsOf: TestPaths.fixture("model/smollm2.json"))
@@ -28,5 +28,18 @@ final class SmolLM2ParityTests: XCTestCase {
         defer { lt_set_simd_enabled(1); lt_set_dnnl_enabled(1) }
         let lm = try LanguageModel(model.path, backend: CPUBackend(quantizedMatvec: false))
         try assertMatchesReference(lm, c, eos: lm.stopTokenIds)
+    }
+
+    /// Every kernel tier this CPU runs (AVX2 on an AVX-512 machine too), with the quantized matrix-vector
+    /// products of generation, gives transformers' answer.
+    func testEveryTierMatchesToo() throws {
+        let model = try TestPaths.require(TestPaths.smolLM2GGUF)
+        let data = try Data(contentsOf: TestPaths.fixture("model/smollm2.json"))
+        let c = try JSONDecoder().decode(Fixture.self, from: data).cases[0]
+        let lm = try LanguageModel(model.path)
+        try CPUTier.forEachRunnable { tier in
+            print("SmolLM2 parity on the \(tier) tier")
+            try assertMatchesReference(lm, c, eos: lm.stopTokenIds)
+        }
     }
 }

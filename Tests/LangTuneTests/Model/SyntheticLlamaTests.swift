@@ -107,7 +107,6 @@ final class SyntheticLlamaTests: XCTestCase {
     /// from it stays within bf16 rounding of the float32 model's logits (2e-2 of the largest logit:
     /// K, V and the products' inputs are all rounded to 8-bit mantissas).
     func testBF16CacheAttentionAndDecoding() throws {
-        guard lt_bf16_products_available() != 0 else { throw XCTSkip("no bf16 products here") }
         var rng = SplitMix64(seed: UInt64(Date().timeIntervalSince1970 * 1000) & 0xFFFF)
         let T = 5, p0 = 40, nH = 4, nKV = 2, hd = 32, w = nKV * hd, n = p0 + T
         let q = (0..<(T * nH * hd)).map { _ in Float(rng.nextDouble() * 2 - 1) }
@@ -115,9 +114,7 @@ final class SyntheticLlamaTests: XCTestCase {
         let v16 = (0..<(n * w)).map { _ in BFloat16Bits.fromFloat(Float(rng.nextDouble() * 2 - 1)) }
         let k32 = k16.map(BFloat16Bits.toFloat), v32 = v16.map(BFloat16Bits.toFloat)
         var outs: [[Float]] = []
-        for simd in [1, 0] {  // the AVX-512 kernels, then the portable ones
-            lt_set_simd_enabled(Int32(simd))
-            defer { lt_set_simd_enabled(1) }
+        CPUTier.forEachRunnable { simd in
             var a = [Float](repeating: 0, count: T * nH * hd), b = a, scratch = [Float](repeating: 0, count: n)
             lt_attention_causal_bf16(q, k16, v16, &a, Int64(T), Int64(p0), Int64(nH), Int64(nKV), Int64(hd), Int64(w), 0.17, 0, Int64(nH), &scratch)
             lt_attention_causal(q, k32, v32, &b, Int64(T), Int64(p0), Int64(nH), Int64(nKV), Int64(hd), Int64(w), 0.17, 0, Int64(nH), &scratch)
@@ -125,7 +122,7 @@ final class SyntheticLlamaTests: XCTestCase {
             XCTAssertGreaterThan(a.map(abs).max()!, 0)
             outs.append(a)
         }
-        XCTAssertLessThan(zip(outs[0], outs[1]).map { abs($0 - $1) }.max()!, 1e-6, "AVX-512 against portable")
+        for o in outs.dropFirst() { XCTAssertLessThan(zip(outs[0], o).map { abs($0 - $1) }.max()!, 1e-6, "SIMD tiers against portable") }
 
         let f32 = LlamaModel.synthetic(config: tiny, projections: .f32, seed: 4, backend: CPUBackend(threads: Threads(2)))
         let bf = LlamaModel.synthetic(config: tiny, projections: .f32, seed: 4, backend: CPUBackend(threads: Threads(2), bf16: true))
@@ -135,8 +132,8 @@ final class SyntheticLlamaTests: XCTestCase {
             let cache = KVCache(config: tiny, capacity: 4)
             var out = m.forward(Array(ids[0..<20]), cache: cache, logits: .all)
             for i in 20..<ids.count { out += m.forward([ids[i]], cache: cache, logits: .all) }
-            XCTAssertEqual(cache.storesBF16, m.backend.usesBF16)
-            XCTAssertEqual(cache.byteCount, 2 * tiny.numLayers * cache.capacity * w * (m.backend.usesBF16 ? 2 : 4))
+            XCTAssertEqual(cache.storesBF16, m.backend.usesReducedPrecisionDecoding)
+            XCTAssertEqual(cache.byteCount, 2 * tiny.numLayers * cache.capacity * w * (m.backend.usesReducedPrecisionDecoding ? 2 : 4))
             logits.append(out)
         }
         let scale = logits[0].map { abs(Double($0)) }.max()!
