@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 SKIP_BUILD=1 ./scripts/setup.sh
 swift build -c release --build-tests -Xswiftc -enable-testing
 swift test -c release --skip-build -Xswiftc -enable-testing
+./scripts/test-kernels.sh
 if [ "${LANGTUNE_SKIP_INTEROP:-0}" != 1 ]; then
   ./scripts/interop.sh
 fi
