@@ -30,6 +30,13 @@ static void load(void) {
     // kernels run on other threads between GEMMs, and spinning OpenMP workers
     // would take their cores. libgomp reads this when it loads (with libdnnl).
     setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+    // A tier forced below the CPU's best (LANGTUNE_ISA=avx2 on an AVX-512 machine) caps oneDNN's own
+    // code too, so the run stands for a machine of that tier. oneDNN reads this once, at its first call.
+    if (lt_isa() < lt_isa_best()) {
+        const char *cap = lt_isa() >= LT_ISA_AVX512 ? "AVX512_CORE_BF16" : lt_isa() == LT_ISA_AVX2 ? "AVX2" : "SSE41";
+        setenv("DNNL_MAX_CPU_ISA", cap, 0);
+        setenv("ONEDNN_MAX_CPU_ISA", cap, 0);
+    }
     const char *names[] = {"libdnnl.so.3", "libdnnl.so.2", "libdnnl.so", NULL};
     for (int i = 0; names[i]; i++) {
         void *h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
@@ -77,8 +84,9 @@ void lt_sgemm_nt(int64_t M, int64_t N, int64_t K, const float *A, const float *B
 
 int lt_bf16_gemm_available(void) {
     if (!lt_sgemm_uses_dnnl() || dnnl_bf16_ptr == NULL) return 0;
-    // Without bf16 units oneDNN emulates bf16 products (slower than float32): not worth it.
-    return (lt_cpu_features() & (LT_CPU_AVX512BF16 | LT_CPU_AMX_BF16)) != 0;
+    // Without bf16 units oneDNN emulates bf16 products (slower than float32): not worth it. A tier forced
+    // below AVX-512 has none either.
+    return lt_isa() >= LT_ISA_AVX512 && (lt_cpu_features() & (LT_CPU_AVX512BF16 | LT_CPU_AMX_BF16)) != 0;
 }
 
 int lt_bf16_products_available(void) { return lt_amx_available() || lt_bf16_gemm_available(); }

@@ -191,64 +191,6 @@ struct BenchTrain: ParsableCommand {
     }
 }
 
-struct BenchGenerate: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "generate",
-        abstract: "Prompt processing and generation speed at batch 1, against llama.cpp.",
-        discussion: """
-            Processes a prompt of --prompt-tokens tokens as one batch, then generates
-            --gen-tokens tokens greedily (EOS ignored). The baseline is llama.cpp through
-            llama-cpp-python (Benchmarks/llamacpp_generate.py) on the same token ids and
-            thread count, when that package is installed.
-            """)
-
-    @OptionGroup var modelOptions: ModelOptions
-    @Option(name: .customLong("prompt-tokens")) var promptTokens: Int = 512
-    @Option(name: .customLong("gen-tokens")) var genTokens: Int = 128
-    @Option(help: "Repetitions; the best is reported.") var repeats: Int = 2
-    @Flag(name: .customLong("no-baseline"), help: "Skip llama.cpp.") var noBaseline = false
-    @Flag(help: "Print JSON.") var json = false
-
-    func run() throws {
-        let lm = try modelOptions.load()
-        let text = String(repeating: "Türkiye'nin başkenti Ankara'dır. 中国的首都是北京。 The quick brown fox jumps over the lazy dog. ", count: 200)
-        var ids = lm.tokenizer.encode(text, addSpecialTokens: false)
-        ids = Array(ids.prefix(promptTokens))
-        var bestPP = 0.0, bestTG = 0.0
-        for _ in 0..<max(repeats, 1) {
-            let cache = KVCache(config: lm.model.config, capacity: ids.count + genTokens)
-            var t0 = Date()
-            var logits = lm.model.forward(ids, cache: cache, logits: .last)
-            bestPP = max(bestPP, Double(ids.count) / Date().timeIntervalSince(t0))
-            t0 = Date()
-            for _ in 0..<genTokens {
-                logits = lm.model.forward([Sampler.argmax(logits)], cache: cache, logits: .last)
-            }
-            bestTG = max(bestTG, Double(genTokens) / Date().timeIntervalSince(t0))
-        }
-        var result: [String: Double] = ["prompt_tokens_per_second": bestPP, "generate_tokens_per_second": bestTG,
-                                        "prompt_tokens": Double(ids.count), "generate_tokens": Double(genTokens),
-                                        "threads": Double(lm.model.backend.threads.count)]
-        if !noBaseline {
-            let idsFile = FileManager.default.temporaryDirectory.appendingPathComponent("langtune-bench-ids-\(getpid()).json")
-            try JSONSerialization.data(withJSONObject: ids).write(to: idsFile)
-            defer { try? FileManager.default.removeItem(at: idsFile) }
-            if let b = runBaseline("llamacpp_generate.py", [lm.files.path, idsFile.path, String(genTokens),
-                                                             String(lm.model.backend.threads.count), String(repeats)]) {
-                for (k, v) in b { result["llamacpp_" + k] = v }
-                if let pp = b["prompt_tokens_per_second"], pp > 0 { result["prompt_ratio"] = bestPP / pp }
-                if let tg = b["generate_tokens_per_second"], tg > 0 { result["generate_ratio"] = bestTG / tg }
-            }
-        }
-        if json { try printJSON(result); return }
-        print(String(format: "LangTune   prompt %.1f tok/s, generate %.1f tok/s (%@)", bestPP, bestTG, lm.model.backend.name))
-        if let pp = result["llamacpp_prompt_tokens_per_second"], let tg = result["llamacpp_generate_tokens_per_second"] {
-            print(String(format: "llama.cpp  prompt %.1f tok/s, generate %.1f tok/s", pp, tg))
-            print(String(format: "ratio      prompt %.2fx, generate %.2fx", result["prompt_ratio"] ?? 0, result["generate_ratio"] ?? 0))
-        }
-    }
-}
-
 struct BenchTokenize: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenize",

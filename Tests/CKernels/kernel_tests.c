@@ -19,6 +19,7 @@
 
 #include <math.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -339,6 +340,39 @@ static void t_matvec_q(int type) {
         mv_ctx c = {W, x, xs, cols, type};
         run_rows_split(ctx, mv_call, &c, y, rows);
         close_max(ctx, y, want, rows, 1e-5, 0);
+    }
+    kend();
+}
+
+/// Block decoding as ggml does it (a float multiply, then a float add): bit for bit on every tier.
+static void t_dequant(int type) {
+    static const char *const names[] = {"", "lt_dequantize_q4 (Q4_0)", "lt_dequantize_q4 (Q4_1)", "lt_dequantize_q8_0"};
+    kbegin(names[type]);
+    const int64_t rows = 3, cols = 32 * 37, n = rows * cols, nb = n / 32;
+    double *deq = DALLOC(n);
+    const uint8_t *W = random_blocks(type, rows, cols, deq, 0);
+    float *y = FALLOC(n);
+    if (type == 3) lt_dequantize_q8_0(W, y, nb);
+    else lt_dequantize_q4(W, y, nb, type == 2);
+    const int bs = type == 1 ? 18 : type == 2 ? 20 : 34;
+    for (int64_t b = 0; b < nb && !k_failed; b++) {
+        const uint8_t *blk = W + b * bs;
+        const volatile float d = lt_f16_to_f32((uint16_t)(blk[0] | blk[1] << 8));
+        const volatile float m = type == 2 ? lt_f16_to_f32((uint16_t)(blk[2] | blk[3] << 8)) : 0.0f;
+        for (int j = 0; j < 32; j++) {
+            float want;
+            if (type == 3) want = (float)(int8_t)blk[2 + j] * d;
+            else {
+                const uint8_t q = blk[(type == 2 ? 4 : 2) + (j & 15)];
+                const int v = j < 16 ? (q & 15) : (q >> 4);
+                volatile float prod = (float)(type == 2 ? v : v - 8) * d;  // rounded before the add, as ggml
+                want = type == 2 ? prod + m : prod;
+            }
+            uint32_t gb, wb;
+            memcpy(&gb, &y[b * 32 + j], 4);
+            memcpy(&wb, &want, 4);
+            if (gb != wb) kfail("got %.9g want %.9g at %lld [bits differ]", y[b * 32 + j], want, (long long)(b * 32 + j));
+        }
     }
     kend();
 }
@@ -1407,6 +1441,33 @@ static void t_tier_api(int isa) {
     kend();
 }
 
+// The worker pool: every part of every job runs exactly once (many short jobs, so workers spin and
+// park in between), and a call from inside a task is refused (-1) rather than deadlocking.
+typedef struct { _Atomic int *hits; _Atomic int nested_rc; } pool_ctx;
+static void pool_task(void *ctx, int64_t part) {
+    pool_ctx *c = (pool_ctx *)ctx;
+    atomic_fetch_add(&c->hits[part], 1);
+    if (part == 0) atomic_store(&c->nested_rc, lt_pool_run(2, 1, pool_task, ctx));
+}
+static void t_pool(void) {
+    kbegin("lt_pool_run");
+    enum { PARTS = 7, JOBS = 3000 };
+    _Atomic int hits[PARTS];
+    pool_ctx c = {hits, 0};
+    for (int j = 0; j < JOBS && !k_failed; j++) {
+        const int parts = 1 + j % PARTS;
+        for (int p = 0; p < PARTS; p++) atomic_store(&hits[p], 0);
+        const int rc = lt_pool_run(1 + j % 4 + (j % 4 == 0), parts, pool_task, &c);
+        if (rc != 0) { kfail("got %d want 0 at job %d [lt_pool_run refused]", rc, j); break; }
+        for (int p = 0; p < PARTS; p++)
+            if (atomic_load(&hits[p]) != (p < parts)) kfail("got %d want %d at part %d [job %d]", atomic_load(&hits[p]), p < parts, p, j);
+        if (atomic_load(&c.nested_rc) != -1) kfail("got %d want -1 at job %d [nested call]", atomic_load(&c.nested_rc), j);
+        if (j % 500 == 499) usleep(300);  // past the spin window: workers park and must be woken
+    }
+    expect_int("lt_pool_run(1 thread)", lt_pool_run(1, 3, pool_task, &c), -1);
+    kend();
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *env = getenv("LANGTUNE_TEST_SEED");
@@ -1432,6 +1493,8 @@ int main(void) {
     printf("kernel tests: seed %llu; tiers this CPU runs: %s (best %s)\n", (unsigned long long)g_seed, ran,
            lt_isa_name(lt_isa_best()));
 
+    tier = "any";
+    t_pool();
     for (int isa = LT_ISA_PORTABLE; isa <= LT_ISA_AMX; isa++) {
         if (!lt_isa_runs(isa)) continue;
         tier = lt_isa_name(isa);
@@ -1446,6 +1509,7 @@ int main(void) {
         t_dot();
         t_matvec_f32();
         for (int type = 1; type <= 3; type++) t_matvec_q(type);
+        for (int type = 1; type <= 3; type++) t_dequant(type);
         t_block_sums();
         t_int8();
         t_attention_cache(0);

@@ -54,6 +54,15 @@ void lt_set_simd_enabled(int enabled);
 /// 1 unless the portable tier is active.
 int lt_simd_enabled(void);
 
+// --- worker threads -------------------------------------------------------------
+/// One part of a parallel loop.
+typedef void (*lt_parallel_fn)(void *ctx, int64_t part);
+/// Runs fn(ctx, p) for every p in [0, parts) on up to `threads` threads (the caller is one of them) of a
+/// persistent pool whose workers spin briefly between short jobs; returns when all parts are done.
+/// Returns 0, or -1 (nothing ran) when the pool is busy: called from inside a task or by another thread at
+/// the same time, or with threads < 2.
+int lt_pool_run(int threads, int64_t parts, lt_parallel_fn fn, void *ctx);
+
 // --- half precision ---------------------------------------------------------
 float lt_f16_to_f32(uint16_t h);
 uint16_t lt_f32_to_f16(float f);
@@ -112,6 +121,11 @@ void lt_matvec_q4_0(const void *W, const float *x, const float *xsum, float *y, 
 void lt_matvec_q4_1(const void *W, const float *x, const float *xsum, float *y, int64_t cols, int64_t r0, int64_t r1);
 void lt_matvec_q8_0(const void *W, const float *x, float *y, int64_t cols, int64_t r0, int64_t r1);
 void lt_block_sums(const float *x, float *xsum, int64_t n);
+
+/// Q4_1 (has_min 1) or Q4_0 blocks to float32, `blocks` blocks of 32, bit for bit as ggml dequantizes them.
+void lt_dequantize_q4(const void *src, float *dst, int64_t blocks, int has_min);
+/// Q8_0 blocks to float32, bit for bit as ggml.
+void lt_dequantize_q8_0(const void *src, float *dst, int64_t blocks);
 
 // --- the same against an int8-quantized input (AVX512-VNNI; `--dtype bf16` only) ----------------
 /// 1 when the CPU has AVX512-VNNI (and AVX-512BW, F16C) and SIMD is enabled.

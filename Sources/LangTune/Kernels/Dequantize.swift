@@ -20,11 +20,11 @@ public func dequantizeRow(_ type: DType, _ src: UnsafeRawPointer, _ dst: UnsafeM
     case .i16: for i in 0..<count { dst[i] = Float(src.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self)) }
     case .i32: for i in 0..<count { dst[i] = Float(src.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)) }
     case .i64: for i in 0..<count { dst[i] = Float(src.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)) }
-    case .q4_0: dequantizeQ4_0(src, dst, blocks: blocks)
-    case .q4_1: dequantizeQ4_1(src, dst, blocks: blocks)
+    case .q4_0: lt_dequantize_q4(src, dst, Int64(blocks), 0)
+    case .q4_1: lt_dequantize_q4(src, dst, Int64(blocks), 1)
     case .q5_0: dequantizeQ5_0(src, dst, blocks: blocks)
     case .q5_1: dequantizeQ5_1(src, dst, blocks: blocks)
-    case .q8_0: dequantizeQ8_0(src, dst, blocks: blocks)
+    case .q8_0: lt_dequantize_q8_0(src, dst, Int64(blocks))
     case .q8_1: dequantizeQ8_1(src, dst, blocks: blocks)
     case .q2_K: dequantizeQ2_K(src, dst, blocks: blocks)
     case .q3_K: dequantizeQ3_K(src, dst, blocks: blocks)
@@ -69,31 +69,7 @@ func halfAt(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
 @inline(__always)
 func byteAt(_ p: UnsafeRawPointer, _ offset: Int) -> UInt8 { p.load(fromByteOffset: offset, as: UInt8.self) }
 
-// Q4_0: {f16 d; u8 qs[16]}, x[j] = ((qs[j] & 15) - 8)·d, x[j+16] = ((qs[j] >> 4) - 8)·d.
-func dequantizeQ4_0(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, blocks: Int) {
-    for b in 0..<blocks {
-        let x = src + b * 18, y = dst + b * 32
-        let d = halfAt(x, 0)
-        for j in 0..<16 {
-            let q = byteAt(x, 2 + j)
-            y[j] = Float(Int32(q & 0xF) - 8) * d
-            y[j + 16] = Float(Int32(q >> 4) - 8) * d
-        }
-    }
-}
 
-// Q4_1: {f16 d; f16 m; u8 qs[16]}, x = q·d + m.
-func dequantizeQ4_1(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, blocks: Int) {
-    for b in 0..<blocks {
-        let x = src + b * 20, y = dst + b * 32
-        let d = halfAt(x, 0), m = halfAt(x, 2)
-        for j in 0..<16 {
-            let q = byteAt(x, 4 + j)
-            y[j] = Float(q & 0xF) * d + m
-            y[j + 16] = Float(q >> 4) * d + m
-        }
-    }
-}
 
 // Q5_0: {f16 d; u32 qh; u8 qs[16]}; bit j of qh is the 5th bit of element j.
 func dequantizeQ5_0(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, blocks: Int) {
@@ -127,14 +103,6 @@ func dequantizeQ5_1(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>,
     }
 }
 
-// Q8_0: {f16 d; i8 qs[32]}, x = q·d.
-func dequantizeQ8_0(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, blocks: Int) {
-    for b in 0..<blocks {
-        let x = src + b * 34, y = dst + b * 32
-        let d = halfAt(x, 0)
-        for j in 0..<32 { y[j] = Float(x.load(fromByteOffset: 2 + j, as: Int8.self)) * d }
-    }
-}
 
 // Q8_1: {f16 d; f16 s; i8 qs[32]} (s, the sum, is not needed), x = q·d.
 func dequantizeQ8_1(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, blocks: Int) {

@@ -1,3 +1,4 @@
+import CLangTuneKernels
 import Dispatch
 import Foundation
 
@@ -17,6 +18,15 @@ public struct Threads: Sendable, Equatable {
         if parts == 1 { body(0, n); return }
         let per = ((n + parts - 1) / parts + grain - 1) / grain * grain
         withoutActuallyEscaping(body) { body in
+            var job = PoolJob(body: body, per: per, n: n)
+            let ran = Threads.spinningPool && withUnsafeMutablePointer(to: &job) { jp in
+                lt_pool_run(Int32(count), Int64(parts), { ctx, p in
+                    let job = ctx!.assumingMemoryBound(to: PoolJob.self).pointee
+                    let s = Int(p) * job.per, e = min(job.n, s + job.per)
+                    if s < e { job.body(s, e) }
+                }, jp) == 0
+            }
+            if ran { return }
             let box = UncheckedBox(body)
             DispatchQueue.concurrentPerform(iterations: parts) { p in
                 let s = p * per, e = min(n, s + per)
@@ -24,6 +34,17 @@ public struct Threads: Sendable, Equatable {
             }
         }
     }
+
+    /// LangTune's own pool (workers spin briefly between short jobs) unless `LANGTUNE_POOL=dispatch` asks for
+    /// Dispatch's, for A/B measurements. Read once.
+    static let spinningPool = ProcessInfo.processInfo.environment["LANGTUNE_POOL"] != "dispatch"
+}
+
+/// One parallel loop handed to the C pool: its body and how `0..<n` is split.
+private struct PoolJob {
+    let body: (Int, Int) -> Void
+    let per: Int
+    let n: Int
 }
 
 /// Hands a non-Sendable value (a closure over raw buffers) to worker threads

@@ -3,8 +3,12 @@ import XCTest
 @testable import LangTune
 
 final class DequantizeTests: XCTestCase {
-    /// Every type in dequant.json (made by gguf-py's dequantize) must match bit for bit.
+    /// Every type in dequant.json (made by gguf-py's dequantize) must match bit for bit, on every kernel tier.
     func testEveryTypeMatchesGGUFPyExactly() throws {
+        try CPUTier.forEachRunnable { _ in try everyTypeMatchesGGUFPyExactly() }
+    }
+
+    func everyTypeMatchesGGUFPyExactly() throws {
         let doc = try XCTUnwrap(loadJSON("gguf/dequant.json") as? [String: Any])
         let entries = try XCTUnwrap(doc["entries"] as? [[String: Any]])
         var seen: Set<String> = []
