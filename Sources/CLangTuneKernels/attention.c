@@ -76,6 +76,68 @@ LTT_AVX512 static void attn_cache_bf16_512(const float *q, const uint16_t *k, co
 }
 #endif
 
+#if LTT_HAVE_X86
+// AVX2: the AVX-512 kernel's shape on 8 lanes. Scores: q·k with two accumulators; values: the weighted
+// sum in 8 registers (64 dimensions) across all keys, so o is written once per chunk, not once per key.
+static inline __attribute__((always_inline)) LTT_AVX2 __m256 kv_load256(const void *base, int64_t i, const int bf16,
+                                                                        __m256i m) {
+    if (bf16) {
+        // Full 8-element loads only where the row has them (hd % 8 == 0 checked by the caller).
+        const __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)base + i));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+    return _mm256_maskload_ps((const float *)base + i, m);
+}
+
+LTT_BODY LTT_AVX2 void attn_cache_body_256(const float *q, const void *k, const void *v, float *out, int64_t T, int64_t p0,
+                                           int64_t nHeads, int64_t nKV, int64_t hd, int64_t kvStride, float scale,
+                                           int64_t h0, int64_t h1, float *scratch, const int bf16) {
+    const int64_t group = nHeads / nKV;
+    const __m256i all = _mm256_set1_epi32(-1);
+    for (int64_t h = h0; h < h1; h++) {
+        const int64_t kh = h / group;
+        for (int64_t t = 0; t < T; t++) {
+            const float *qr = q + t * nHeads * hd + h * hd;
+            float *o = out + t * nHeads * hd + h * hd;
+            const int64_t n = p0 + t + 1;
+            float mx = -INFINITY;
+            for (int64_t j = 0; j < n; j++) {
+                const int64_t row = j * kvStride + kh * hd;
+                __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+                int64_t d = 0;
+                for (; d + 16 <= hd; d += 16) {
+                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qr + d), kv_load256(k, row + d, bf16, all), a0);
+                    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(qr + d + 8), kv_load256(k, row + d + 8, bf16, all), a1);
+                }
+                for (; d < hd; d += 8) {
+                    const __m256i m = ltt_mask256(hd - d);
+                    a0 = _mm256_fmadd_ps(_mm256_maskload_ps(qr + d, m), kv_load256(k, row + d, bf16, m), a0);
+                }
+                const float sc = ltt_hsum256(_mm256_add_ps(a0, a1)) * scale;
+                scratch[j] = sc;
+                mx = sc > mx ? sc : mx;
+            }
+            const float inv = 1.0f / ltt_expsub_sum_256(scratch, mx, n);
+            for (int64_t d0 = 0; d0 < hd; d0 += 64) {
+                __m256 acc[8];
+                __m256i m[8];
+                for (int c = 0; c < 8; c++) {
+                    acc[c] = _mm256_setzero_ps();
+                    m[c] = ltt_mask256(d0 + 8 * c < hd ? hd - d0 - 8 * c : 0);
+                }
+                const int chunks = (int)((hd - d0 + 7) / 8 < 8 ? (hd - d0 + 7) / 8 : 8);
+                for (int64_t j = 0; j < n; j++) {
+                    const __m256 p = _mm256_set1_ps(scratch[j] * inv);
+                    const int64_t row = j * kvStride + kh * hd + d0;
+                    for (int c = 0; c < chunks; c++) acc[c] = _mm256_fmadd_ps(p, kv_load256(v, row + 8 * c, bf16, m[c]), acc[c]);
+                }
+                for (int c = 0; c < chunks; c++) _mm256_maskstore_ps(o + d0 + 8 * c, m[c], acc[c]);
+            }
+        }
+    }
+}
+#endif
+
 // The body of the other tiers, for both caches: a bf16 row is widened into `buf` (exactly), a float32
 // row is read in place; scores, softmax and the weighted sum of values go through the tier's helpers.
 static inline const float *cache_row(const void *base, int64_t i, int bf16, int64_t hd, float *buf) {
@@ -125,7 +187,11 @@ static void attn_cache_port(ATTN_CACHE_ARGS) {
 }
 #if LTT_HAVE_X86
 LTT_AVX2 static void attn_cache_256(ATTN_CACHE_ARGS) {
-    attn_cache_body(ATTN_CACHE_PASS, ltt_dot_256, ltt_expsub_sum_256, ltt_axpy_256);
+    // The bf16 loads read whole groups of 8: heads whose width is not a multiple of 8 (none in the Llama
+    // family) take the helper-based body.
+    if (bf16 && hd % 8) { attn_cache_body(ATTN_CACHE_PASS, ltt_dot_256, ltt_expsub_sum_256, ltt_axpy_256); return; }
+    if (bf16) attn_cache_body_256(q, k, v, out, T, p0, nHeads, nKV, hd, kvStride, scale, h0, h1, scratch, 1);
+    else attn_cache_body_256(q, k, v, out, T, p0, nHeads, nKV, hd, kvStride, scale, h0, h1, scratch, 0);
 }
 LTT_AVX512 static void attn_cache_512(ATTN_CACHE_ARGS) {
     if (bf16) attn_cache_bf16_512(q, k, v, out, T, p0, nHeads, nKV, hd, kvStride, scale, h0, h1, scratch);

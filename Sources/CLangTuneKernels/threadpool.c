@@ -5,8 +5,8 @@
 // a task, or from another thread) gets -1 and runs its work another way.
 //
 // A job is published by resetting `claim` to (generation << 32): workers claim parts with a CAS that
-// also checks the generation, so a worker that wakes late can never take a part of a later job, and
-// the caller returns only when every part of its job is done.
+// also checks the generation, so a worker that wakes late can never take a part of a later job; the
+// caller returns only when every part of its job is done, after closing the job (index 2^32-1).
 #include "langtune_kernels.h"
 
 #if defined(__linux__) || defined(__APPLE__)
@@ -37,7 +37,7 @@ static _Atomic uint32_t generation = 0;  // bumped per job; workers wait on it
 static _Atomic int64_t done = 0;         // parts finished in the current job
 static _Atomic int64_t spin_until = 0;   // monotonic ns before which idle workers spin
 static _Atomic int sleepers = 0;
-static int64_t job_parts = 0;
+static _Atomic int64_t job_parts = 0;
 static lt_parallel_fn job_fn = NULL;
 static void *job_ctx = NULL;
 static int started = 0;  // workers running (guarded by run_lock)
@@ -53,7 +53,7 @@ static void run_parts(uint32_t gen) {
     for (;;) {
         uint64_t c = atomic_load_explicit(&claim, memory_order_acquire);
         for (;;) {
-            if ((uint32_t)(c >> 32) != gen || (int64_t)(uint32_t)c >= job_parts) return;
+            if ((uint32_t)(c >> 32) != gen || (int64_t)(uint32_t)c >= atomic_load_explicit(&job_parts, memory_order_relaxed)) return;
             if (atomic_compare_exchange_weak_explicit(&claim, &c, c + 1, memory_order_acq_rel, memory_order_acquire)) break;
         }
         in_task = 1;
@@ -88,7 +88,7 @@ static void *worker(void *arg) {
 
 int lt_pool_run(int threads, int64_t parts, lt_parallel_fn fn, void *ctx) {
     if (parts <= 0) return 0;
-    if (in_task || threads < 2 || parts > 0xFFFFFFFF) return -1;
+    if (in_task || threads < 2 || parts >= 0xFFFFFFFF) return -1;
     if (pthread_mutex_trylock(&run_lock) != 0) return -1;
     const int want = threads - 1 < MAX_WORKERS ? threads - 1 : MAX_WORKERS;
     while (started < want) {
@@ -102,7 +102,7 @@ int lt_pool_run(int threads, int64_t parts, lt_parallel_fn fn, void *ctx) {
         started++;
     }
     const int64_t t0 = now_ns();
-    job_parts = parts;
+    atomic_store_explicit(&job_parts, parts, memory_order_relaxed);
     job_fn = fn;
     job_ctx = ctx;
     atomic_store_explicit(&done, 0, memory_order_relaxed);
@@ -116,6 +116,9 @@ int lt_pool_run(int threads, int64_t parts, lt_parallel_fn fn, void *ctx) {
     }
     run_parts(gen);
     while (atomic_load_explicit(&done, memory_order_acquire) < parts) cpu_relax();
+    // Close the job before its parameters change: a worker holding a stale view of `claim` (the last
+    // index of this job) could otherwise compare it with the next job's part count and claim a part twice.
+    atomic_store_explicit(&claim, ((uint64_t)gen << 32) | 0xFFFFFFFFu, memory_order_release);
     const int64_t t1 = now_ns();
     atomic_store_explicit(&spin_until, t1 - t0 < SHORT_JOB_NS ? t1 + SPIN_NS : 0, memory_order_relaxed);
     pthread_mutex_unlock(&run_lock);
