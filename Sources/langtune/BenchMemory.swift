@@ -79,7 +79,7 @@ struct BenchMemory: ParsableCommand {
         var times: [Double] = [], losses: [Double] = []
         for i in 0..<steps {
             let s0 = Date()
-            let r = trainer.step([examples])
+            let r = try trainer.step([examples])
             times.append(Date().timeIntervalSince(s0))
             losses.append(r.loss)
             note(String(format: "step %d/%d: loss %.4f, %.1f s, peak RSS %.2f GB", i + 1, steps, r.loss, times.last!,

@@ -11,6 +11,13 @@ public final class MPICollective: Collective {
     public let size: Int
     public private(set) var traffic = CollectiveTraffic()
     private var finished = false
+    private var watchdog: CollectiveWatchdog?
+
+    /// Seconds one call may wait before this rank gives up and exits, so that the job ends
+    /// (nil: wait forever). Set it once start-up is over: loading can keep ranks apart longer.
+    public var timeout: Double? {
+        didSet { watchdog = timeout.map { CollectiveWatchdog(rank: rank, timeout: $0) } }
+    }
 
     /// Initializes MPI; call once per process.
     public init() throws {
@@ -55,7 +62,9 @@ public final class MPICollective: Collective {
 
     private func timed(_ bytes: Int, _ name: String, _ call: () -> Int32) throws {
         let t0 = DispatchTime.now().uptimeNanoseconds
+        watchdog?.enter(name)
         let rc = call()
+        watchdog?.leave()
         traffic.seconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         traffic.bytes += bytes
         traffic.calls += 1
