@@ -1,7 +1,7 @@
 import XCTest
 @testable import LangTune
 
-/// The pure parts of data-parallel training: who trains on what, threads per rank, launch detection.
+/// The pure parts of data-parallel training: who trains on what, threads per rank, launch detection, the scaling model.
 final class DistributedUnitTests: XCTestCase {
     func testEveryExampleOfAStepGoesToExactlyOneRank() {
         let step = [[0, 1, 2, 3], [4, 5, 6], [7, 8, 9, 10]]
@@ -38,5 +38,18 @@ final class DistributedUnitTests: XCTestCase {
         XCTAssertFalse(alone.usesMPI(.auto))
         XCTAssertTrue(alone.usesMPI(.mpi))
         XCTAssertEqual(try alone.collective(.auto).size, 1)
+    }
+
+    /// The paper model: a ring allreduce's bytes, the busiest rank's compute, a capped speedup.
+    func testScalingModelOnPaper() {
+        XCTAssertEqual(ScalingModel.gradientBytes(config: .smolLM2_135M, rank: 16), 4 * 4_884_480, "SmolLM2 r16, all seven targets")
+        var m = ScalingModel(secondsPerSequence: 1, globalBatch: 8, gradientBytes: 125_000_000)
+        m.latency = 0
+        XCTAssertEqual(m.bytesPerRank(ranks: 4), 187_500_000)
+        XCTAssertEqual(m.allreduceSeconds(ranks: 4, gbps: 10), 0.15, accuracy: 1e-12)
+        XCTAssertEqual(m.stepSeconds(ranks: 4, gbps: 10), 2.15, accuracy: 1e-12)
+        XCTAssertEqual(m.stepSeconds(ranks: 1, gbps: 10), 8)
+        XCTAssertEqual(m.stepSeconds(ranks: 16, gbps: 1e9), 1, accuracy: 1e-6, "no more than one sequence per rank")
+        XCTAssertLessThan(m.speedup(ranks: 8, gbps: 10), m.speedup(ranks: 8, gbps: 100))
     }
 }
