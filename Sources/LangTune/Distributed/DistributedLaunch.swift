@@ -63,7 +63,14 @@ public struct DistributedLaunch: Sendable, Equatable {
     /// The collective `mode` asks for: MPI (started now, once per process) or a single process.
     public func collective(_ mode: Mode) throws -> any Collective {
         guard usesMPI(mode) else { return SingleProcess() }
-        let c = try MPICollective()
+        let c: MPICollective
+        do {
+            c = try MPICollective()
+        } catch {
+            let why = mode == .mpi ? "--distributed mpi" : "this process was started by an MPI launcher (\(source ?? "")) and"
+            throw CollectiveError("\(why) needs MPI, but \(error); install Open MPI (apt-get install openmpi-bin) "
+                                  + "or train alone with --distributed none")
+        }
         if let n = worldSize, n != c.size {
             throw CollectiveError("the launcher announced \(n) ranks (\(source ?? "")) but MPI has \(c.size)")
         }

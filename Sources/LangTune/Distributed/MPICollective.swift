@@ -24,8 +24,7 @@ public final class MPICollective: Collective {
         var path: UnsafePointer<CChar>? = nil, loadError: UnsafePointer<CChar>? = nil
         guard lt_mpi_load(&path, &loadError) != 0 else {
             let why = loadError.map { String(cString: $0) } ?? "not found"
-            throw CollectiveError("MPI was asked for but libmpi (Open MPI, libmpi.so.40) could not be loaded: \(why); "
-                                  + "install Open MPI (apt-get install openmpi-bin) or run without --distributed mpi")
+            throw CollectiveError("libmpi (Open MPI, libmpi.so.40) could not be loaded: \(why)")
         }
         var r: Int32 = 0, s: Int32 = 0
         try Self.check(lt_mpi_init(&r, &s), "MPI_Init", rank: nil)

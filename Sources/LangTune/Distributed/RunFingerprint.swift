@@ -11,6 +11,15 @@ public struct RunFingerprint: Sendable, Equatable {
 
     public static func == (a: Self, b: Self) -> Bool { a.parts.elementsEqual(b.parts) { $0 == $1 } }
 
+    public init(parts: [(name: String, digest: UInt64)]) { self.parts = parts }
+
+    /// The values of `buffers` (an adapter's matrices), to check that the ranks' replicas stay equal.
+    public init(name: String, buffers: [FloatBuffer]) {
+        var h = UInt64(buffers.count)
+        for b in buffers { h = lt_xxh64(b.pointer, Int64(b.count * 4), h) }
+        self.init(parts: [(name, h)])
+    }
+
     public init(options: TrainingOptions, train: [TokenizedExample], validation: [TokenizedExample], model: LlamaModel) {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
@@ -41,15 +50,15 @@ public struct RunFingerprint: Sendable, Equatable {
 
     /// Checks that every rank has rank 0's digests; throws on every rank, naming what differs
     /// and on how many ranks, if any does not.
-    public func agree(over collective: any Collective) throws {
+    public func agree(over collective: any Collective,
+                      hint: String = "start every rank with the same command, data and model files") throws {
         guard collective.size > 1 else { return }
         var root = parts.map(\.digest)
         try root.withUnsafeMutableBytes { try collective.broadcast($0, root: 0) }
         let differs = try collective.sum(zip(parts, root).map { $0.digest == $1 ? 0 : 1 })
         let bad = zip(parts, differs).filter { $1 > 0 }.map { "\($0.name) (\(Int($1)) of \(collective.size) ranks differ from rank 0)" }
         guard bad.isEmpty else {
-            throw CollectiveError("the ranks of this job disagree on the \(bad.joined(separator: ", ")); "
-                                  + "start every rank with the same command, data and model files")
+            throw CollectiveError("the ranks of this job disagree on the \(bad.joined(separator: ", ")); \(hint)")
         }
     }
 }

@@ -46,9 +46,13 @@ public struct TrainingMetrics: Sendable, Codable {
     public var tokensPerSecond: Double?
     public var elapsed: Double
     public var valLoss: Double?
+    /// With several ranks: this step's seconds in collectives on rank 0 (the exchange, and the
+    /// wait for slower ranks).
+    public var collectiveSeconds: Double?
     enum CodingKeys: String, CodingKey {
         case step, loss, lr, tokens, elapsed
         case gradNorm = "grad_norm", tokensPerSecond = "tokens_per_second", valLoss = "val_loss"
+        case collectiveSeconds = "collective_seconds"
     }
 }
 

@@ -142,6 +142,7 @@ extension Trainer {
         while state.step < total {
             if try agreedStop(shouldStop()) { interrupted = true; break }
             let t0 = Date()
+            let inCollectives = c.traffic.seconds
             let batches = nextStepBatches()
             let lr = learningRate(at: state.step)
             let (loss, norm, tokens) = try step(batches)
@@ -166,15 +167,18 @@ extension Trainer {
                 }
             }
             try metrics?.write(TrainingMetrics(step: state.step, loss: loss, lr: lr, gradNorm: norm, tokens: tokens,
-                                               tokensPerSecond: tps, elapsed: elapsed, valLoss: val))
+                                               tokensPerSecond: tps, elapsed: elapsed, valLoss: val,
+                                               collectiveSeconds: c.size > 1 ? c.traffic.seconds - inCollectives : nil))
             if c.isRoot {
                 progress(TrainingProgress(step: state.step, totalSteps: total, loss: loss, lr: lr, tokensPerSecond: tps,
                                           elapsed: elapsed, eta: elapsed / Double(state.step) * Double(total - state.step), valLoss: val))
             }
-            if c.isRoot && options.saveEvery > 0 && state.step % options.saveEvery == 0 && state.step < total {
-                try saveCheckpoint(state)
+            if options.saveEvery > 0 && state.step % options.saveEvery == 0 && state.step < total {
+                try checkReplicas()
+                if c.isRoot { try saveCheckpoint(state) }
             }
         }
+        try checkReplicas()
         if c.isRoot {
             try saveCheckpoint(state)
             // The final adapter: the best by validation loss if we measured one, else the last.
@@ -194,6 +198,15 @@ extension Trainer {
     func agreedStop(_ here: Bool) throws -> Bool {
         guard collective.size > 1 else { return here }
         return try collective.sum([here ? 1 : 0])[0] > 0
+    }
+
+    /// Every rank's adapter must stay rank 0's: each applies the same AdamW step to the same summed
+    /// gradients, which holds while MPI hands every rank the same sums. Checked before each
+    /// checkpoint (one digest exchanged), so a checkpoint never stands for diverged replicas.
+    func checkReplicas() throws {
+        guard collective.size > 1 else { return }
+        try RunFingerprint(name: "adapter", buffers: optimizer.params).agree(
+            over: collective, hint: "the MPI library returned different sums to different ranks; resume from the last checkpoint")
     }
 
     /// Rank 0's position, adapter and optimizer moments on every rank. A fresh run then starts
