@@ -62,11 +62,6 @@ extension Collective {
         return v
     }
 
-    /// Sums every buffer in place over all ranks.
-    public func allreduceSum(_ buffers: [FloatBuffer]) throws {
-        for b in buffers { try allreduceSum(UnsafeMutableBufferPointer(start: b.pointer, count: b.count)) }
-    }
-
     /// Root's buffers copied into every rank's.
     public func broadcast(_ buffers: [FloatBuffer], root: Int = 0) throws {
         for b in buffers { try broadcast(UnsafeMutableRawBufferPointer(start: b.pointer, count: b.count * 4), root: root) }
@@ -74,7 +69,7 @@ extension Collective {
 
     /// Root's `data` on every rank (other ranks' argument is ignored).
     public func broadcast(_ data: Data, root: Int = 0) throws -> Data {
-        var count = [Double(data.count)]
+        var count = [UInt64(data.count)]
         try count.withUnsafeMutableBytes { try broadcast($0, root: root) }
         var bytes = rank == root ? [UInt8](data) : [UInt8](repeating: 0, count: Int(count[0]))
         try bytes.withUnsafeMutableBytes { try broadcast($0, root: root) }

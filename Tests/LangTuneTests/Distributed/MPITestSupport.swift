@@ -66,19 +66,33 @@ enum MPITestSupport {
         return nil
     }
 
-    /// The largest absolute difference between two adapters' values (same tensors), and the
-    /// largest absolute value.
-    static func difference(_ a: URL, _ b: URL) throws -> (maxDiff: Float, maxValue: Float) {
+    /// Calls `body` with each pair of values of two runs' adapters (same tensors, same order).
+    static func forEachValue(_ a: URL, _ b: URL, _ body: (Float, Float) -> Void) throws {
         let fa = try SafetensorsFile(path: a.appendingPathComponent("adapter_model.safetensors").path)
         let fb = try SafetensorsFile(path: b.appendingPathComponent("adapter_model.safetensors").path)
         XCTAssertEqual(fa.tensorNames.sorted(), fb.tensorNames.sorted())
-        var d: Float = 0, m: Float = 0
         for name in fa.tensorNames {
             let x = try dequantize(try fa.tensor(name)), y = try dequantize(try fb.tensor(name))
             XCTAssertEqual(x.count, y.count, name)
-            for (u, v) in zip(x, y) { d = max(d, abs(u - v)); m = max(m, abs(u)) }
+            for (u, v) in zip(x, y) { body(u, v) }
         }
+    }
+
+    /// The largest absolute difference between two adapters' values, and the largest absolute value.
+    static func difference(_ a: URL, _ b: URL) throws -> (maxDiff: Float, maxValue: Float) {
+        var d: Float = 0, m: Float = 0
+        try forEachValue(a, b) { u, v in d = max(d, abs(u - v)); m = max(m, abs(u)) }
         return (d, m)
+    }
+
+    /// How many adapter values differ by more than each threshold, and how many values there are.
+    static func countDifferences(_ a: URL, _ b: URL, above thresholds: [Float]) throws -> (counts: [Int], total: Int) {
+        var counts = [Int](repeating: 0, count: thresholds.count), total = 0
+        try forEachValue(a, b) { u, v in
+            total += 1
+            for (i, t) in thresholds.enumerated() where abs(u - v) > t { counts[i] += 1 }
+        }
+        return (counts, total)
     }
 
     /// (loss, grad_norm) of every step in metrics.jsonl.
