@@ -28,13 +28,15 @@ struct Train: ParsableCommand {
             re-quantizes a GGUF too. The NF4 base is cached under --qlora-cache (checked by
             checksum, rebuilt when stale), so the next run does not quantize again.
 
-            Several processes (data parallel, over MPI): `mpirun -np N langtune train ...` (or srun,
-            mpiexec) is detected. Every rank takes its share of each step's --batch-size × --grad-accum
-            examples and the gradients are summed, so N ranks train what one process trains (up to
-            float32 summation order); rank 0 writes the output folder. Threads per rank: the cores
-            the launcher bound it to, or the machine's shared among its ranks. A rank that dies or
-            hangs (--collective-timeout) ends the job; --resume continues from the last checkpoint,
-            on any number of ranks (the same number gives the same bytes as an unbroken run).
+            Data parallel over MPI: `mpirun -np N langtune train ...` (or srun, mpiexec)
+            is detected. Each rank takes its share of every step's --batch-size ×
+            --grad-accum examples and the gradients are summed, so N ranks train what
+            one process trains (up to float32 summation order); rank 0 writes the
+            output folder. Threads per rank: the cores the launcher bound it to, or
+            the machine's shared among its ranks. A rank that dies or hangs
+            (--collective-timeout) ends the job; --resume continues from the last
+            checkpoint on any number of ranks (the same number gives the bytes of an
+            unbroken run).
 
             Examples:
               langtune train --data data/sample/tr_qa.json --output runs/tr
@@ -42,7 +44,8 @@ struct Train: ParsableCommand {
                   --steps 100 --batch-size 4 --eval-every 20 --output runs/tquad
               langtune train --model llama3-8b/ --data train.json --method qlora --checkpoint-activations \
                   --batch-size 1 --output runs/qlora
-              mpirun -np 4 --host a,b,c,d langtune train --data train.json --batch-size 8 --save-every 50 --output runs/tr
+              mpirun -np 4 --host a,b,c,d langtune train --data train.json --batch-size 8 \
+                  --save-every 50 --output runs/tr
             """)
 
     @OptionGroup var modelOptions: ModelOptions
