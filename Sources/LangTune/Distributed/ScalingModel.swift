@@ -6,7 +6,8 @@ import Foundation
 /// Strong scaling: the global batch is fixed and split across the ranks, so the busiest rank
 /// computes ⌈batch / ranks⌉ sequences; then the LoRA gradients are summed by a ring allreduce,
 /// which sends and receives 2(n−1)/n of them per rank, plus one latency per stage and message
-/// (`GradientReducer` sends one message per 16 MB bucket). Not modelled: the optimizer step
+/// (`GradientReducer` sends one message per 16 MB bucket; whole matrices per bucket make it 11 rather
+/// than 10 for Llama-3-8B's 168 MB). Not modelled: the optimizer step
 /// (the same on every rank, small for LoRA), uneven sequence lengths, overlap.
 public struct ScalingModel: Sendable, Codable, Equatable {
     /// Seconds of compute (forward and backward) per sequence on one rank.
