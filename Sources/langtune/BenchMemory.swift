@@ -14,7 +14,9 @@ struct BenchMemory: ParsableCommand {
             --batch-size random sequences of --seq-len tokens (every position labelled, the loss computed
             over the vocabulary in chunks), with activation checkpointing unless
             --no-checkpoint-activations. It reports the process's peak RSS (weights included) and the
-            seconds per step: the mean over steps after the first when --steps is 2 or more.
+            seconds per step: the mean over steps after the first when --steps is 2 or more. With --nodes,
+            it also prints data-parallel training's expected scaling from that step time and the LoRA
+            gradient bytes summed per step, at each --bandwidth (the model: docs/PERFORMANCE.md).
 
             Shapes: llama3-8b (32 layers, hidden 4096, 8 key/value heads, vocabulary 128256),
             llama3.2-1b, smollm2-135m. One llama3-8b step at 512 tokens takes minutes on 2 cores.
@@ -23,6 +25,7 @@ struct BenchMemory: ParsableCommand {
               langtune bench memory --shape llama3-8b --method qlora --steps 1 --json
               langtune bench memory --shape llama3-8b --method lora --steps 1
               langtune bench memory --shape smollm2-135m --method qlora --steps 3
+              langtune bench memory --shape smollm2-135m --method lora --steps 3 --nodes 2,4,8,16,32,64 --bandwidth 10,100
             """)
 
     @Option(help: "Model shape: llama3-8b, llama3.2-1b or smollm2-135m.") var shape: String = "llama3-8b"
@@ -38,6 +41,10 @@ struct BenchMemory: ParsableCommand {
     @Option(help: "Products: f32, or bf16 (bf16 inputs, float32 accumulation; the bf16 projections are read as they are).")
     var dtype: String = "f32"
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
+    @Option(help: "Data-parallel rank counts (e.g. 2,4,8,16,32,64): the expected scaling from the measured step time.") var nodes: String?
+    @Option(help: "With --nodes: network bandwidths in Gb/s.") var bandwidth: String = "10,100"
+    @Option(name: .customLong("global-batch"), help: "With --nodes: sequences per optimizer step, all ranks together (default: the largest --nodes).")
+    var globalBatch: Int?
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
@@ -79,7 +86,7 @@ struct BenchMemory: ParsableCommand {
         var times: [Double] = [], losses: [Double] = []
         for i in 0..<steps {
             let s0 = Date()
-            let r = trainer.step([examples])
+            let r = try trainer.step([examples])
             times.append(Date().timeIntervalSince(s0))
             losses.append(r.loss)
             note(String(format: "step %d/%d: loss %.4f, %.1f s, peak RSS %.2f GB", i + 1, steps, r.loss, times.last!,
@@ -90,7 +97,12 @@ struct BenchMemory: ParsableCommand {
         let perStep = timed.reduce(0, +) / Double(timed.count)
         let peak = peakRSSBytes()
         let loraParams = adapter.layers.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.a.count + $1.b.count } }
-        let result: [String: Any] = [
+        // Data parallel: the gradients summed per optimizer step and, with --nodes, the scaling on paper.
+        let nodeCounts: [Int]? = try nodes.map { try parseList($0, "--nodes") }
+        let scaling = ScalingModel(secondsPerSequence: perStep / Double(batchSize), globalBatch: globalBatch ?? nodeCounts?.max() ?? batchSize,
+                                   gradientBytes: 4 * loraParams)
+        let rows = try nodeCounts.map { ScalingRow.rows(scaling, ranks: $0, gbps: try parseList(bandwidth, "--bandwidth")) }
+        var result: [String: Any] = [
             "shape": shape, "method": method, "projections": kind.rawValue, "double_quant": kind == .nf4 && !noDoubleQuant,
             "seq_len": seqLen, "batch_size": batchSize, "rank": rank, "steps": steps, "checkpoint_activations": checkpoint,
             "threads": backend.threads.count, "peak_rss_bytes": peak, "rss_after_build_bytes": rssAfterBuild,
@@ -99,8 +111,12 @@ struct BenchMemory: ParsableCommand {
             "tokens_per_second": Double(seqLen * batchSize) / perStep, "build_seconds": buildSeconds,
             "frozen_weight_bytes": model.frozenWeightBytes, "lora_parameters": loraParams,
             "estimated_peak_bytes": estimate.total, "losses": losses, "backend": backend.name,
-            "dtype": backend.usesBF16 ? "bf16" : "f32",
+            "dtype": backend.usesBF16 ? "bf16" : "f32", "gradient_bytes_per_step": 4 * loraParams,
         ]
+        if let rows {
+            result["scaling"] = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(rows))
+            result["global_batch"] = scaling.globalBatch
+        }
         if json {
             print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
             return
@@ -111,6 +127,7 @@ struct BenchMemory: ParsableCommand {
                      perStep, Double(seqLen * batchSize) / perStep))
         print(String(format: "frozen weights %.2f GB, built in %.1f s; %@ products; %@", Double(model.frozenWeightBytes) / 1e9, buildSeconds,
                      backend.usesBF16 ? "bf16" : "f32", backend.name))
+        if let rows { ScalingRow.print(rows, model: scaling) }
     }
 }
 

@@ -16,12 +16,16 @@ struct Inspect: ParsableCommand {
 
             --memory estimates the peak memory of a training run by part (frozen weights, embeddings,
             LoRA parameters, gradients, optimizer state, activations, logits) from the shapes alone.
+            With --ranks, also the data-parallel case (`mpirun -np N langtune train`): the gradient bytes
+            summed per optimizer step, the allreduce time at each --bandwidth, and with --seconds-per-sequence
+            (measured: `bench memory`, or a run's tokens/s) the step time and speedup on paper.
 
             Examples:
               langtune inspect default
               langtune inspect default --fertility ../shared/data/tquad/dev-v0.1.json
               langtune inspect default --memory --method qlora --batch-size 2
               langtune inspect shape:llama3-8b --memory --method qlora --batch-size 1 --checkpoint-activations
+              langtune inspect shape:llama3-8b --memory --ranks 2,8,64 --bandwidth 10,100 --seconds-per-sequence 153 --global-batch 64
             """)
 
     @Argument(help: "GGUF file, safetensors folder, or `default`.")
@@ -41,6 +45,13 @@ struct Inspect: ParsableCommand {
     @Option(name: .customLong("batch-size"), help: "With --memory: sequences per micro-batch.") var batchSize: Int = 4
     @Flag(name: .customLong("checkpoint-activations"), help: "With --memory: recompute activations in the backward pass.")
     var checkpointActivations = false
+    @Option(help: "With --memory: data-parallel rank counts (e.g. 2,4,8): gradient bytes exchanged per step and the allreduce time.")
+    var ranks: String?
+    @Option(help: "With --ranks: network bandwidths in Gb/s.") var bandwidth: String = "10,100"
+    @Option(name: .customLong("seconds-per-sequence"), help: "With --ranks: measured compute per sequence on one rank, for the step time and speedup.")
+    var secondsPerSequence: Double = 0
+    @Option(name: .customLong("global-batch"), help: "With --ranks: sequences per optimizer step, all ranks together (default: --batch-size).")
+    var globalBatch: Int?
 
     func runMemory() throws {
         guard let m = MemoryEstimate.Method(rawValue: method) else { throw ValidationError("--method must be lora or qlora") }
@@ -62,14 +73,19 @@ struct Inspect: ParsableCommand {
         }
         let e = MemoryEstimate.training(config: config, method: m, rank: rank, seqLen: maxSeqLen, batchSize: batchSize,
                                         checkpointActivations: checkpointActivations, embeddingBytesPerValue: embeddingBytes)
+        let scaling = ScalingModel(secondsPerSequence: secondsPerSequence, globalBatch: globalBatch ?? batchSize,
+                                   gradientBytes: ScalingModel.gradientBytes(config: config, rank: rank))
+        let rows = try ranks.map { ScalingRow.rows(scaling, ranks: try parseList($0, "--ranks"), gbps: try parseList(bandwidth, "--bandwidth")) }
         if json {
-            struct Out: Encodable { let parts: [MemoryEstimate.Part]; let total_bytes: Int }
-            try printJSON(Out(parts: e.parts, total_bytes: e.total))
+            struct Parallel: Encodable { let model: ScalingModel; let rows: [ScalingRow] }
+            struct Out: Encodable { let parts: [MemoryEstimate.Part]; let total_bytes: Int; let data_parallel: Parallel? }
+            try printJSON(Out(parts: e.parts, total_bytes: e.total, data_parallel: rows.map { Parallel(model: scaling, rows: $0) }))
             return
         }
         print("expected peak memory: \(method) r=\(rank), \(batchSize) × \(maxSeqLen) tokens\(checkpointActivations ? ", activation checkpointing" : "") (\(model))")
         for p in e.parts { print(String(format: "  %8.2f GB  %@", Double(p.bytes) / 1e9, p.name)) }
         print(String(format: "  %8.2f GB  total", Double(e.total) / 1e9))
+        if let rows { ScalingRow.print(rows, model: scaling) }
     }
 
     @Option(name: .customLong("english"), help: "English text to compare with (default: the built-in reference).")

@@ -28,12 +28,24 @@ struct Train: ParsableCommand {
             re-quantizes a GGUF too. The NF4 base is cached under --qlora-cache (checked by
             checksum, rebuilt when stale), so the next run does not quantize again.
 
+            Data parallel over MPI: `mpirun -np N langtune train ...` (or srun, mpiexec)
+            is detected. Each rank takes its share of every step's --batch-size ×
+            --grad-accum examples and the gradients are summed, so N ranks train what
+            one process trains (up to float32 summation order); rank 0 writes the
+            output folder. Threads per rank: the cores the launcher bound it to, or
+            the machine's shared among its ranks. A rank that dies or hangs
+            (--collective-timeout) ends the job; --resume continues from the last
+            checkpoint on any number of ranks (the same number gives the bytes of an
+            unbroken run).
+
             Examples:
               langtune train --data data/sample/tr_qa.json --output runs/tr
               langtune train --model default --data train.json --val-split 0.1 --rank 16 --alpha 32 \\
                   --steps 100 --batch-size 4 --eval-every 20 --output runs/tquad
               langtune train --model llama3-8b/ --data train.json --method qlora --checkpoint-activations \
                   --batch-size 1 --output runs/qlora
+              mpirun -np 4 --host a,b,c,d langtune train --data train.json --batch-size 8 \
+                  --save-every 50 --output runs/tr
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -79,6 +91,11 @@ struct Train: ParsableCommand {
     var exportBatches: String?
     @Option(name: .customLong("report-examples"), help: "Validation questions answered by the base and the trained model for report.html (0: curves only).")
     var reportExamples: Int = 20
+    @Option(help: ArgumentHelp("Data-parallel training over MPI: auto (when mpirun, srun or mpiexec started this process), mpi, or none.",
+                               valueName: "auto|mpi|none"))
+    var distributed: String = "auto"
+    @Option(name: .customLong("collective-timeout"), help: "Distributed: seconds a rank waits for the others in one exchange before it stops and the job ends (0: forever).")
+    var collectiveTimeout: Double = 600
 
     func validate() throws {
         guard method == "lora" || method == "qlora" else { throw ValidationError("--method must be lora or qlora") }
@@ -93,6 +110,8 @@ struct Train: ParsableCommand {
         if !(valSplit >= 0 && valSplit < 1) { throw ValidationError("--val-split must be in [0, 1)") }
         if maxSeqLen < 16 { throw ValidationError("--max-seq-len must be at least 16") }
         if reportExamples < 0 { throw ValidationError("--report-examples must be at least 0") }
+        if DistributedLaunch.Mode(rawValue: distributed) == nil { throw ValidationError("--distributed must be auto, mpi or none") }
+        if !(collectiveTimeout >= 0) { throw ValidationError("--collective-timeout must be at least 0") }
         for t in targets.split(separator: ",") where LoRATarget(short: String(t)) == nil {
             throw ValidationError("unknown target \"\(t)\"; use q,k,v,o,gate,up,down")
         }
@@ -121,13 +140,39 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        let launch = DistributedLaunch()
+        let collective = try launch.collective(DistributedLaunch.Mode(rawValue: distributed)!)
+        do {
+            try train(collective, launch: launch)
+            collective.finish()
+        } catch let exit as ExitCode {
+            collective.finish()
+            throw exit
+        } catch {
+            guard collective.size > 1 else { throw error }
+            // The other ranks would wait for this one in their next collective: end the job.
+            note("Error (rank \(collective.rank) of \(collective.size)): \(error)")
+            collective.abort(code: 1)
+        }
+    }
+
+    func train(_ collective: any Collective, launch: DistributedLaunch) throws {
         pinMallocThreshold()
+        let root = collective.isRoot
+        // Every rank has the same things to say: rank 0 says them.
+        func say(_ s: String) { if root { note(s) } }
+        var modelOptions = modelOptions
+        if collective.size > 1, modelOptions.threads == nil { modelOptions.threads = launch.threadsPerRank }
         let quantization = method == "qlora"
             ? FrozenQuantization(targets: Set(targets.split(separator: ",").compactMap { LoRATarget(short: String($0)) }),
                                  doubleQuant: !noDoubleQuant, keepSourceBlocks: qloraBase != "nf4",
                                  cacheDirectory: qloraCache == "none" ? nil : qloraCache)
             : nil
+        // Rank 0 fills the NF4 cache before the others read it, rather than all quantizing at once.
+        let cacheFirst = quantization?.cacheDirectory != nil && collective.size > 1
+        if cacheFirst && !root { try collective.barrier() }
         let lm = try modelOptions.load(quantization: quantization)
+        if cacheFirst && root { try collective.barrier() }
         let dataOptions = TrainingDataOptions(maxSeqLen: maxSeqLen, promptTemplate: promptTemplate, language: language, systemPrompt: system)
         let builder = TrainingDataBuilder(tokenizer: lm.tokenizer, template: lm.template, options: dataOptions)
         let fmt = format.flatMap(DatasetFormat.init(rawValue:))
@@ -136,16 +181,16 @@ struct Train: ParsableCommand {
             return limit.map { Array(raw.prefix($0)) } ?? raw
         }
         let (all, report) = try builder.build(try read(data, limit: maxExamples))
-        note("data: \(report.summary)")
-        for o in report.droppedOrigins.prefix(5) { note("  dropped: \(o)") }
+        say("data: \(report.summary)")
+        for o in report.droppedOrigins.prefix(5) { say("  dropped: \(o)") }
         var trainSet = all, valSet: [TokenizedExample] = []
         if let valData {
             let (v, vr) = try builder.build(try read(valData, limit: maxValExamples))
             valSet = v
-            note("validation: \(vr.summary)")
+            say("validation: \(vr.summary)")
         } else if valSplit > 0 {
             (trainSet, valSet) = BatchPlan.split(all, fraction: valSplit, seed: seed)
-            note("validation: \(valSet.count) examples held out (--val-split \(valSplit))")
+            say("validation: \(valSet.count) examples held out (--val-split \(valSplit))")
         }
         guard !trainSet.isEmpty else { throw DatasetError(file: data, "no training examples left after the validation split") }
 
@@ -160,17 +205,29 @@ struct Train: ParsableCommand {
         let out = URL(fileURLWithPath: output)
         let trainer = Trainer(model: lm.model, adapter: adapter, train: trainSet, validation: valSet, options: opts, output: out)
 
-        if let exportBatches { try export(trainer, to: exportBatches, model: lm.files.path); return }
-
-        if !resume, FileManager.default.fileExists(atPath: out.appendingPathComponent("checkpoint").path) {
-            throw ValidationError("\(output) already holds a run; use --resume to continue it or choose another --output")
+        if let exportBatches {
+            if root { try export(trainer, to: exportBatches, model: lm.files.path) }
+            return
         }
-        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try enc.encode(opts).write(to: out.appendingPathComponent("train_config.json"), options: .atomic)
 
-        note("training: \(trainSet.count) examples, \(trainer.totalSteps) steps of \(batchSize)×\(gradAccum), "
+        trainer.collective = collective
+        try collective.onRoot("prepare \(output)") {
+            if !resume, FileManager.default.fileExists(atPath: out.appendingPathComponent("checkpoint").path) {
+                throw ValidationError("\(output) already holds a run; use --resume to continue it or choose another --output")
+            }
+            try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try enc.encode(opts).write(to: out.appendingPathComponent("train_config.json"), options: .atomic)
+        }
+
+        if collective.size > 1 {
+            let t = lm.model.backend.threads.count
+            say("distributed: \(collective.size) MPI ranks × \(t) thread\(t == 1 ? "" : "s"); each step's \(batchSize)×\(gradAccum) "
+                + "examples are split across the ranks and their gradients summed")
+        }
+        (collective as? MPICollective)?.timeout = collectiveTimeout > 0 ? collectiveTimeout : nil
+        say("training: \(trainSet.count) examples, \(trainer.totalSteps) steps of \(batchSize)×\(gradAccum), "
              + "\(method == "qlora" ? "QLoRA (frozen base: \(opts.frozenBase ?? ""))" : "LoRA") r=\(rank) α=\(alpha) on \(opts.lora.targets.map(\.rawValue).joined(separator: ",")) "
              + "(\(adapter.parameterCount.formatted()) parameters), \(lm.model.backend.name)")
         let stop = StopFlag()
@@ -178,7 +235,7 @@ struct Train: ParsableCommand {
         let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         source.setEventHandler { stop.set(); note("\ninterrupt: finishing this step, saving a checkpoint…") }
         source.resume()
-        let live = isatty(2) != 0
+        let live = isatty(2) != 0 && root
         let summary = try trainer.run(resume: resume, progress: { p in
             let line = String(format: "step %d/%d | loss %.4f | lr %.2e | %.0f tok/s | %@ elapsed | ETA %@%@",
                               p.step, p.totalSteps, p.loss, p.lr, p.tokensPerSecond, clock(p.elapsed), clock(p.eta),
@@ -188,14 +245,20 @@ struct Train: ParsableCommand {
         }, shouldStop: { stop.isSet })
         if live { note("") }
         source.cancel()
+        if collective.size > 1 {
+            let t = collective.traffic
+            note(String(format: "rank %d: %.2f s in collectives (%d calls, %.1f MB reduced or broadcast)", collective.rank, t.seconds, t.calls,
+                        Double(t.bytes) / 1e6))
+        }
         var lines = ["steps \(summary.steps)/\(summary.totalSteps), \(summary.tokens.formatted()) tokens in \(clock(summary.seconds))"]
         if let l = summary.finalLoss { lines.append(String(format: "last training loss %.4f", l)) }
         if let b = summary.baseValLoss, let v = summary.bestValLoss {
             lines.append(String(format: "validation loss: base %.4f → adapted %.4f (best, step %d)", b, v, summary.bestStep ?? 0))
         }
         lines.append(summary.interrupted ? "interrupted: continue with the same command plus --resume" : "adapter: \(summary.adapterPath)")
-        note(lines.joined(separator: "\n"))
+        say(lines.joined(separator: "\n"))
         if summary.interrupted { throw ExitCode(130) }
+        guard root else { return }
         try writeReport(lm: lm, validation: valSet, dataOptions: dataOptions, frozenBase: opts.frozenBase ?? "", out: out)
     }
 

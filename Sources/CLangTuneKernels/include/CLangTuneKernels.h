@@ -3,3 +3,4 @@
 #include "langtune_kernels.h"
 #include "langtune_train.h"
 #include "langtune_quant.h"
+#include "langtune_mpi.h"

@@ -33,7 +33,7 @@ public struct AdamWOptions: Sendable, Codable, Equatable {
 /// AdamW over a LoRA adapter's matrices, with its state (m, v, step) for checkpoints.
 public final class LoRAOptimizer: @unchecked Sendable {
     public let options: AdamWOptions
-    public private(set) var step: Int = 0
+    public internal(set) var step: Int = 0
     let params: [FloatBuffer]
     let m: [FloatBuffer]
     let v: [FloatBuffer]

@@ -46,9 +46,13 @@ public struct TrainingMetrics: Sendable, Codable {
     public var tokensPerSecond: Double?
     public var elapsed: Double
     public var valLoss: Double?
+    /// With several ranks: this step's seconds in collectives on rank 0 (the exchange, and the
+    /// wait for slower ranks).
+    public var collectiveSeconds: Double?
     enum CodingKeys: String, CodingKey {
         case step, loss, lr, tokens, elapsed
         case gradNorm = "grad_norm", tokensPerSecond = "tokens_per_second", valLoss = "val_loss"
+        case collectiveSeconds = "collective_seconds"
     }
 }
 
@@ -78,6 +82,9 @@ public final class Trainer: @unchecked Sendable {
     let graph: LoRAGraph
     let optimizer: LoRAOptimizer
     let grads: LoRAGradients
+    /// The ranks training together (data parallel); one process by default. Set it before `run`.
+    public var collective: any Collective = SingleProcess()
+    lazy var reducer = GradientReducer(bucketFloats: min(1 << 22, max(1, adapter.parameterCount)))
 
     /// Where the next batch comes from: (epoch, batch index within its plan).
     var epoch = 0
@@ -131,32 +138,47 @@ public final class Trainer: @unchecked Sendable {
         return r.next()
     }
 
-    /// One optimizer step on `batches` (its micro-batches); returns the mean loss per target token,
-    /// the gradient norm before clipping, and the tokens processed.
-    public func step(_ batches: [[TokenizedExample]]) -> (loss: Double, gradNorm: Double, tokens: Int) {
-        let packed = batches.map { PackedBatch($0.map { (ids: $0.ids, labels: $0.labels) }) }
-        let targets = packed.reduce(0) { $0 + $1.targetCount }
-        let tokens = packed.reduce(0) { $0 + $1.tokenCount }
+    /// One optimizer step on `batches` (its micro-batches, the global batch); returns the mean loss per
+    /// target token, the gradient norm before clipping, and the tokens processed. With several ranks,
+    /// each runs its share and the gradients are summed: every share is scaled by the global batch's
+    /// answer-token count, so the sum is the single-process gradient (up to float32 summation order).
+    public func step(_ batches: [[TokenizedExample]]) throws -> (loss: Double, gradNorm: Double, tokens: Int) {
+        let c = collective
+        let targets = batches.reduce(0) { $0 + $1.reduce(0) { $0 + $1.targetCount } }
+        let tokens = batches.reduce(0) { $0 + $1.reduce(0) { $0 + $1.ids.count } }
+        let mine = DataShard.share(of: batches, rank: c.rank, size: c.size, batchSize: options.batchSize)
+        let packed = mine.map { PackedBatch($0.map { (ids: $0.ids, labels: $0.labels) }) }
         grads.zero()
         let s = optimizer.step
         var loss = 0.0
         if targets > 0 {
             for (i, p) in packed.enumerated() where p.tokenCount > 0 {
-                loss += graph.run(p, lossScale: 1 / Float(targets), grads: grads, dropoutSeed: dropoutSeed(step: s, micro: i))
+                loss += graph.run(p, lossScale: 1 / Float(targets), grads: grads, dropoutSeed: dropoutSeed(step: s, micro: i * c.size + c.rank))
             }
+        }
+        if c.size > 1 {
+            try reducer.allreduceSum(grads.all, over: c)
+            loss = try c.sum([loss])[0]
         }
         let norm = optimizer.apply(grads, lr: learningRate(at: s))
         return (targets > 0 ? loss / Double(targets) : 0, norm, tokens)
     }
 
     /// Mean loss per answer token over `examples` (no gradients, no dropout).
-    public func evaluate(_ examples: [TokenizedExample], withAdapter: Bool = true) -> Double {
+    /// With several ranks, each takes every size-th example and the sums are reduced.
+    public func evaluate(_ examples: [TokenizedExample], withAdapter: Bool = true) throws -> Double {
+        let c = collective
+        let mine = DataShard.share(of: examples, rank: c.rank, size: c.size)
         var loss = 0.0, count = 0
         let g = withAdapter ? graph : LoRAGraph(model: model, adapter: LoRAAdapter(config: adapter.config, layers: adapter.layers.map { _ in [:] }))
-        for chunk in stride(from: 0, to: examples.count, by: max(1, options.batchSize)) {
-            let batch = PackedBatch(examples[chunk..<min(examples.count, chunk + options.batchSize)].map { (ids: $0.ids, labels: $0.labels) })
+        for chunk in stride(from: 0, to: mine.count, by: max(1, options.batchSize)) {
+            let batch = PackedBatch(mine[chunk..<min(mine.count, chunk + options.batchSize)].map { (ids: $0.ids, labels: $0.labels) })
             count += batch.targetCount
             if batch.targetCount > 0 { loss += g.run(batch, lossScale: 1, grads: nil) }
+        }
+        if c.size > 1 {
+            let sums = try c.sum([loss, Double(count)])
+            (loss, count) = (sums[0], Int(sums[1]))
         }
         return count > 0 ? loss / Double(count) : .nan
     }

@@ -104,25 +104,35 @@ extension Trainer {
     /// Trains to the end (or until `shouldStop` says so, after saving a checkpoint).
     /// Writes `metrics.jsonl`, `checkpoint/`, `best/` (with validation) and the final
     /// adapter in `output` itself: the best one by validation loss when there is
-    /// validation data, else the last.
+    /// validation data, else the last. With several ranks (`collective`), rank 0 alone reads
+    /// the checkpoint, writes files and reports progress; the others train in step with it.
     public func run(resume: Bool, progress: (TrainingProgress) -> Void, shouldStop: () -> Bool) throws -> TrainingSummary {
         let fm = FileManager.default
-        try fm.createDirectory(at: output, withIntermediateDirectories: true)
+        let c = collective
+        if c.size > 1 {
+            try RunFingerprint(options: options, train: train, validation: validation, model: model).agree(over: c)
+        }
         var state = TrainerState(step: 0, epoch: 0, batchIndex: 0, options: options, bestValLoss: nil, bestStep: nil,
                                  baseValLoss: nil, elapsed: 0, tokens: 0, trainExamples: train.count)
-        if resume {
-            state = try loadCheckpoint()
-            try truncateMetrics(after: state.step)
-        } else {
-            try? fm.removeItem(at: metricsURL)
+        var metrics: MetricsWriter?
+        try c.onRoot("read the checkpoint") {
+            try fm.createDirectory(at: output, withIntermediateDirectories: true)
+            if resume {
+                state = try loadCheckpoint()
+                try truncateMetrics(after: state.step)
+            } else {
+                try? fm.removeItem(at: metricsURL)
+            }
+            metrics = try MetricsWriter(url: metricsURL)
         }
-        let metrics = try MetricsWriter(url: metricsURL)
+        if c.size > 1 { state = try shareState(state) }
         if !resume && !validation.isEmpty {
-            let base = evaluate(validation, withAdapter: false)
+            let base = try evaluate(validation, withAdapter: false)
             state.baseValLoss = base
             // A fresh adapter (B = 0) is the base model: no second pass needed.
             let startsAtBase = adapter.layers.allSatisfy { $0.values.allSatisfy { w in (0..<w.b.count).allSatisfy { w.b.pointer[$0] == 0 } } }
-            try metrics.write(TrainingMetrics(step: 0, elapsed: 0, valLoss: startsAtBase ? base : evaluate(validation)))
+            let start = startsAtBase ? base : try evaluate(validation)
+            try metrics?.write(TrainingMetrics(step: 0, elapsed: 0, valLoss: start))
         }
         let total = totalSteps
         let start = Date().addingTimeInterval(-state.elapsed)
@@ -130,11 +140,12 @@ extension Trainer {
         var interrupted = false
         var recentTokens: [(Double, Int)] = []
         while state.step < total {
-            if shouldStop() { interrupted = true; break }
+            if try agreedStop(shouldStop()) { interrupted = true; break }
             let t0 = Date()
+            let inCollectives = c.traffic.seconds
             let batches = nextStepBatches()
             let lr = learningRate(at: state.step)
-            let (loss, norm, tokens) = step(batches)
+            let (loss, norm, tokens) = try step(batches)
             state.step = optimizer.step
             state.tokens += tokens
             state.epoch = epoch
@@ -148,32 +159,72 @@ extension Trainer {
             state.elapsed = elapsed
             var val: Double? = nil
             if options.evalEvery > 0 && !validation.isEmpty && (state.step % options.evalEvery == 0 || state.step == total) {
-                val = evaluate(validation)
+                val = try evaluate(validation)
                 if state.bestValLoss.map({ val! < $0 }) ?? true {
                     state.bestValLoss = val
                     state.bestStep = state.step
-                    try adapter.save(to: bestDir.path)
+                    if c.isRoot { try adapter.save(to: bestDir.path) }
                 }
             }
-            try metrics.write(TrainingMetrics(step: state.step, loss: loss, lr: lr, gradNorm: norm, tokens: tokens,
-                                              tokensPerSecond: tps, elapsed: elapsed, valLoss: val))
-            progress(TrainingProgress(step: state.step, totalSteps: total, loss: loss, lr: lr, tokensPerSecond: tps,
-                                      elapsed: elapsed, eta: elapsed / Double(state.step) * Double(total - state.step), valLoss: val))
+            try metrics?.write(TrainingMetrics(step: state.step, loss: loss, lr: lr, gradNorm: norm, tokens: tokens,
+                                               tokensPerSecond: tps, elapsed: elapsed, valLoss: val,
+                                               collectiveSeconds: c.size > 1 ? c.traffic.seconds - inCollectives : nil))
+            if c.isRoot {
+                progress(TrainingProgress(step: state.step, totalSteps: total, loss: loss, lr: lr, tokensPerSecond: tps,
+                                          elapsed: elapsed, eta: elapsed / Double(state.step) * Double(total - state.step), valLoss: val))
+            }
             if options.saveEvery > 0 && state.step % options.saveEvery == 0 && state.step < total {
-                try saveCheckpoint(state)
+                try checkReplicas()
+                if c.isRoot { try saveCheckpoint(state) }
             }
         }
-        try saveCheckpoint(state)
-        // The final adapter: the best by validation loss if we measured one, else the last.
-        if let _ = state.bestStep, fm.fileExists(atPath: bestDir.path), !interrupted {
-            let best = try LoRAAdapter.load(from: bestDir.path, model: model.config)
-            try best.save(to: output.path)
-        } else {
-            try adapter.save(to: output.path)
+        try checkReplicas()
+        if c.isRoot {
+            try saveCheckpoint(state)
+            // The final adapter: the best by validation loss if we measured one, else the last.
+            if let _ = state.bestStep, fm.fileExists(atPath: bestDir.path), !interrupted {
+                let best = try LoRAAdapter.load(from: bestDir.path, model: model.config)
+                try best.save(to: output.path)
+            } else {
+                try adapter.save(to: output.path)
+            }
         }
         return TrainingSummary(steps: state.step, totalSteps: total, finalLoss: lastLoss, bestValLoss: state.bestValLoss,
                                bestStep: state.bestStep, baseValLoss: state.baseValLoss, tokens: state.tokens,
                                seconds: state.elapsed, interrupted: interrupted, adapterPath: output.path)
+    }
+
+    /// Whether any rank was asked to stop: all ranks must leave the loop at the same step.
+    func agreedStop(_ here: Bool) throws -> Bool {
+        guard collective.size > 1 else { return here }
+        return try collective.sum([here ? 1 : 0])[0] > 0
+    }
+
+    /// Every rank's adapter must stay rank 0's: each applies the same AdamW step to the same summed
+    /// gradients, which holds while MPI hands every rank the same sums. Checked before each
+    /// checkpoint (one digest exchanged), so a checkpoint never stands for diverged replicas.
+    func checkReplicas() throws {
+        guard collective.size > 1 else { return }
+        try RunFingerprint(name: "adapter", buffers: optimizer.params).agree(
+            over: collective, hint: "the MPI library returned different sums to different ranks; resume from the last checkpoint")
+    }
+
+    /// Rank 0's position, adapter and optimizer moments on every rank. A fresh run then starts
+    /// from one adapter whatever each rank initialized, and a resumed one from the checkpoint
+    /// that only rank 0 read (other machines need not see the output folder).
+    func shareState(_ state: TrainerState) throws -> TrainerState {
+        let c = collective
+        let shared = try JSONDecoder().decode(TrainerState.self, from: try c.broadcast(c.isRoot ? JSONEncoder().encode(state) : Data()))
+        try c.broadcast(optimizer.params)
+        try c.broadcast(optimizer.m)
+        try c.broadcast(optimizer.v)
+        if !c.isRoot {
+            optimizer.step = shared.step
+            epoch = shared.epoch
+            batchIndex = shared.batchIndex
+            plan = BatchPlan(lengths: train.map(\.ids.count), batchSize: options.batchSize, seed: options.seed, epoch: epoch)
+        }
+        return shared
     }
 
     /// Drops metric lines past `step` (they belong to the run that was cut short).
