@@ -22,6 +22,7 @@ static sgemm_fn dnnl_sgemm_ptr = NULL;
 static gemm_bf16_fn dnnl_bf16_ptr = NULL;
 static const char *dnnl_name = NULL;
 static atomic_int dnnl_enabled = 1;
+static int wait_policy_ours = 0;  // whether load() set OMP_WAIT_POLICY (the user had not)
 
 #ifdef LT_HAVE_DLOPEN
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -29,7 +30,10 @@ static void load(void) {
     // oneDNN runs on OpenMP, whose idle threads spin by default; LangTune's own
     // kernels run on other threads between GEMMs, and spinning OpenMP workers
     // would take their cores. libgomp reads this when it loads (with libdnnl).
-    setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+    if (!getenv("OMP_WAIT_POLICY")) {
+        setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+        wait_policy_ours = 1;
+    }
     // A tier forced below the CPU's best (LANGTUNE_ISA=avx2 on an AVX-512 machine) caps oneDNN's own
     // code too, so the run stands for a machine of that tier. oneDNN reads this once, at its first call.
     if (lt_isa() < lt_isa_best()) {
@@ -52,6 +56,13 @@ static void load(void) {
     }
 }
 #endif
+
+int lt_dnnl_set_wait_policy(void) {
+#ifdef LT_HAVE_DLOPEN
+    pthread_once(&once, load);
+#endif
+    return wait_policy_ours;
+}
 
 int lt_dnnl_available(const char **path_out) {
 #ifdef LT_HAVE_DLOPEN

@@ -3,6 +3,7 @@
 // Block layouts (ggml-common.h): Q4_0 {f16 d; u8 qs[16]}, Q4_1 {f16 d; f16 m;
 // u8 qs[16]}, Q8_0 {f16 d; i8 qs[32]}; low nibble = element j, high = j+16.
 #include "langtune_kernels.h"
+#include "train_simd.h"
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -164,28 +165,6 @@ static void rows4_q8_avx512(const uint8_t *W, int64_t rowBytes, const float *x, 
 #if defined(__x86_64__)
 #define LT_AVX2 __attribute__((target("avx2,fma,f16c")))
 
-LT_AVX2 static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-LT_AVX2 static float dot_avx2(const float *a, const float *b, int64_t n) {
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
-        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
-    }
-    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    float s = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
 // R rows (1..4) per pass, as rows4_q4_avx512: x and its block sums are read once for R rows.
 LT_AVX2 static inline __attribute__((always_inline)) void
 rows_q4_avx2(const uint8_t *W, int64_t rowBytes, const int R, const float *x, const float *xsum, float *y, int64_t nb,
@@ -214,7 +193,7 @@ rows_q4_avx2(const uint8_t *W, int64_t rowBytes, const int R, const float *x, co
             macc[i] += has_min ? _cvtsh_ss(rd16(blk + 2)) * xs : -8.0f * d * xs;
         }
     }
-    for (int i = 0; i < R; i++) y[i] = hsum8(acc[i]) + macc[i];
+    for (int i = 0; i < R; i++) y[i] = ltt_hsum256(acc[i]) + macc[i];
 }
 
 LT_AVX2 static inline __attribute__((always_inline)) void
@@ -236,7 +215,7 @@ rows_q8_avx2(const uint8_t *W, int64_t rowBytes, const int R, const float *x, fl
             acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(rd16(blk))), t, acc[i]);
         }
     }
-    for (int i = 0; i < R; i++) y[i] = hsum8(acc[i]);
+    for (int i = 0; i < R; i++) y[i] = ltt_hsum256(acc[i]);
 }
 
 LT_AVX2 static void matvec_q4_avx2(const uint8_t *base, int64_t rowBytes, const float *x, const float *xsum, float *y,
@@ -260,21 +239,6 @@ LT_AVX2 static void matvec_q8_avx2(const uint8_t *base, int64_t rowBytes, const 
 
 static inline float f16_neon(const uint8_t *p) {
     return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(rd16(p)))), 0);
-}
-
-static float dot_neon(const float *a, const float *b, int64_t n) {
-    float32x4_t s0 = vdupq_n_f32(0), s1 = vdupq_n_f32(0), s2 = vdupq_n_f32(0), s3 = vdupq_n_f32(0);
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        s0 = vfmaq_f32(s0, vld1q_f32(a + i), vld1q_f32(b + i));
-        s1 = vfmaq_f32(s1, vld1q_f32(a + i + 4), vld1q_f32(b + i + 4));
-        s2 = vfmaq_f32(s2, vld1q_f32(a + i + 8), vld1q_f32(b + i + 8));
-        s3 = vfmaq_f32(s3, vld1q_f32(a + i + 12), vld1q_f32(b + i + 12));
-    }
-    for (; i + 4 <= n; i += 4) s0 = vfmaq_f32(s0, vld1q_f32(a + i), vld1q_f32(b + i));
-    float s = vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
 }
 
 // 16 bytes of signed or unsigned 8-bit values times 16 floats.
@@ -323,9 +287,9 @@ float lt_dot_f32(const float *a, const float *b, int64_t n) {
     const int isa = lt_isa();
 #if defined(__x86_64__)
     if (isa >= LT_ISA_AVX512) return dot_avx512(a, b, n);
-    if (isa == LT_ISA_AVX2) return dot_avx2(a, b, n);
+    if (isa == LT_ISA_AVX2) return ltt_dot_256(a, b, n);
 #elif defined(__aarch64__)
-    if (isa == LT_ISA_NEON) return dot_neon(a, b, n);
+    if (isa == LT_ISA_NEON) return ltt_dot_neon(a, b, n);
 #endif
     (void)isa;
     return dot_portable(a, b, n);

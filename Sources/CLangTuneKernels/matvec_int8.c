@@ -8,6 +8,7 @@
 // [x_b[0..16) x_b1[0..16) x_b[16..32) x_b1[16..32)], matching how the nibbles of two blocks unpack;
 // for Q8 weights, plain [x_b[0..32) x_b1[0..32)] with 128 added (unsigned, for vpdpbusd).
 #include "langtune_kernels.h"
+#include "train_simd.h"
 #include <math.h>
 #include <string.h>
 #if defined(__x86_64__)
@@ -147,13 +148,6 @@ LT_VNNI static void matvec_q8_vnni(const void *W, const uint8_t *qx, const float
 #if defined(__x86_64__)
 #define LT_AVX2I __attribute__((target("avx2,fma,f16c")))
 
-LT_AVX2I static inline float hsum8i(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 // A pair of Q4 blocks (b, b+1) against the Q4-layout input: vpmaddubsw multiplies the unsigned nibbles
 // (<= 15) by the signed inputs and adds neighbours into int16 (|sum| <= 2·15·127, no saturation);
 // vpmaddwd by ones widens to int32. Lanes 0-3 hold block b's sum, lanes 4-7 block b+1's.
@@ -191,7 +185,7 @@ rows_q4_avx2i(const uint8_t *W, int64_t rowBytes, const int R, const int8_t *qx,
             }
         }
     }
-    for (int i = 0; i < R; i++) y[i] = hsum8i(acc[i]) + macc[i];
+    for (int i = 0; i < R; i++) y[i] = ltt_hsum256(acc[i]) + macc[i];
 }
 
 // Q8 blocks: the input's signed values come back from the Q8 layout by flipping the top bit; the sign
@@ -213,7 +207,7 @@ rows_q8_avx2i(const uint8_t *W, int64_t rowBytes, const int R, const uint8_t *qx
             acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(_cvtsh_ss(rd16i(blk)) * db), acc[i]);
         }
     }
-    for (int i = 0; i < R; i++) y[i] = hsum8i(acc[i]);
+    for (int i = 0; i < R; i++) y[i] = ltt_hsum256(acc[i]);
 }
 
 LT_AVX2I static void matvec_q4_avx2i(const void *W, const int8_t *qx, const float *dx, const float *xsum, float *y,

@@ -14,6 +14,15 @@ func runBaseline(_ script: String, _ args: [String]) -> [String: Double]? {
     runBaselineObject(script, args)?.compactMapValues { ($0 as? NSNumber)?.doubleValue }
 }
 
+/// The environment baselines run in: without the OMP_WAIT_POLICY=PASSIVE LangTune sets for oneDNN (its own
+/// threads alternate with oneDNN's). Inherited, it parked PyTorch's and llama.cpp's OpenMP threads between
+/// operations: llama-bench decoded at 15-26 tokens/s under it against 96 standalone.
+func baselineEnvironment() -> [String: String] {
+    var env = ProcessInfo.processInfo.environment
+    if lt_dnnl_set_wait_policy() != 0 { env["OMP_WAIT_POLICY"] = nil }
+    return env
+}
+
 /// Like `runBaseline`, keeping nested objects.
 func runBaselineObject(_ script: String, _ args: [String]) -> [String: Any]? {
     let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -22,6 +31,7 @@ func runBaselineObject(_ script: String, _ args: [String]) -> [String: Any]? {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = [ProcessInfo.processInfo.environment["LANGTUNE_PYTHON"] ?? "python3", path] + args
+    p.environment = baselineEnvironment()
     let out = Pipe()
     p.standardOutput = out
     do { try p.run() } catch { note("baseline skipped: \(error)"); return nil }

@@ -115,6 +115,7 @@ enum LlamaBench {
     static func run(_ path: String, model: String, prompt: Int, gen: Int, threads: Int, repeats: Int) -> (pp: Double, tg: Double)? {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
+        p.environment = baselineEnvironment()
         p.arguments = ["-m", model, "-p", String(prompt), "-n", String(gen), "-t", String(threads), "-r", String(max(repeats, 1)),
                        "-o", "json"]
         let out = Pipe()

@@ -71,6 +71,9 @@ uint16_t lt_f32_to_f16(float f);
 /// 1 when libdnnl could be loaded (once); 0 otherwise. `path_out` (may be NULL)
 /// receives the library name that loaded.
 int lt_dnnl_available(const char **path_out);
+/// 1 when LangTune set OMP_WAIT_POLICY=PASSIVE for oneDNN's OpenMP (the user had not set it): programs
+/// started from LangTune (benchmark baselines) should not inherit it.
+int lt_dnnl_set_wait_policy(void);
 /// Forces the built-in GEMM even when oneDNN is present (for tests/benchmarks).
 void lt_set_dnnl_enabled(int enabled);
 
