@@ -21,6 +21,17 @@ def smollm2_gguf() -> str:
     return os.path.join(langtune_home(), "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
+def gemma3_gguf() -> str:
+    return os.path.join(langtune_home(), "models", "gemma-3-270m-q4_k_m.gguf")
+
+
+def gemma3_reference_tokenizer():
+    """Gemma 3's tokenizer as transformers builds it from the GGUF (there is no tokenizer.json to compare with)."""
+    from transformers import AutoTokenizer
+    path = gemma3_gguf()
+    return AutoTokenizer.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path))
+
+
 def llama3_tokenizer_json() -> str:
     return os.path.join(langtune_home(), "tokenizers", "llama3", "tokenizer.json")
 

@@ -1,6 +1,7 @@
 extension Tokenizer {
-    /// Loads the `tokenizer.ggml.*` metadata of a GGUF file. Only byte-level BPE
-    /// (`tokenizer.ggml.model` = `gpt2`) with a known `tokenizer.ggml.pre` is accepted.
+    /// Loads the `tokenizer.ggml.*` metadata of a GGUF file: byte-level BPE
+    /// (`tokenizer.ggml.model` = `gpt2`) with a known `tokenizer.ggml.pre`, or
+    /// SentencePiece-style BPE with byte fallback (`llama`: Gemma, Llama 2, Mistral).
     /// Control (3) and user-defined (4) tokens are matched in text as added tokens; control
     /// tokens are special. Without `add_bos_token`, BOS is added for `llama-bpe` (llama.cpp's default).
     public convenience init(ggufMetadata: [String: GGUFValue], file: String) throws {
@@ -13,7 +14,7 @@ struct GGUFTokenizerLoader {
     let file: String
     let metadata: [String: GGUFValue]
 
-    private func fail(_ problem: String) -> FormatError { FormatError(file: file, problem) }
+    func fail(_ problem: String) -> FormatError { FormatError(file: file, problem) }
 
     /// `tokenizer.ggml.pre` names and the pre-tokenization they stand for.
     static func preTokenizer(named name: String) -> PreTokenizer? {
@@ -26,7 +27,7 @@ struct GGUFTokenizerLoader {
         }
     }
 
-    private func optionalInt(_ key: String) throws -> Int? {
+    func optionalInt(_ key: String) throws -> Int? {
         guard let v = metadata[key] else { return nil }
         guard let i = v.int else { throw fail("\(key) is not an integer") }
         return i
@@ -38,8 +39,8 @@ struct GGUFTokenizerLoader {
         }
         switch model {
         case "gpt2": break
-        case "llama": throw fail("SentencePiece tokenizers (tokenizer.ggml.model = llama) are not supported; only byte-level BPE (gpt2)")
-        default: throw fail("tokenizer.ggml.model \(model.debugDescription) is not supported; only byte-level BPE (gpt2)")
+        case "llama": return try loadSentencePiece()
+        default: throw fail("tokenizer.ggml.model \(model.debugDescription) is not supported (gpt2: byte-level BPE, llama: SentencePiece BPE)")
         }
         guard let preName = metadata["tokenizer.ggml.pre"]?.string else {
             throw fail("tokenizer.ggml.pre is missing, so the pre-tokenizer is unknown")
@@ -47,6 +48,29 @@ struct GGUFTokenizerLoader {
         guard let pre = GGUFTokenizerLoader.preTokenizer(named: preName) else {
             throw fail("tokenizer.ggml.pre \(preName.debugDescription) is not supported (gpt2, smollm, llama-bpe, qwen2)")
         }
+        let (tokens, types) = try tokensAndTypes()
+        guard let mergeValues = metadata["tokenizer.ggml.merges"]?.array else { throw fail("tokenizer.ggml.merges is missing") }
+
+        var parts = TokenizerParts(file: file)
+        parts.preTokenizer = pre
+        parts.ignoreMerges = preName == "llama-bpe" || preName == "llama3"
+        parts.vocab = tokens.enumerated().map { ($0.element, $0.offset) }
+        parts.merges.reserveCapacity(mergeValues.count)
+        for (i, v) in mergeValues.enumerated() {
+            guard let s = v.string, let space = s.utf8.firstIndex(of: 0x20) else {
+                throw fail("tokenizer.ggml.merges[\(i)] is not an \"a b\" string")
+            }
+            parts.merges.append((String(s[..<space]), String(s[s.utf8.index(after: space)...])))
+        }
+        for (i, t) in types.enumerated() where t == 3 || t == 4 {
+            parts.added.append(AddedTokenSpec(id: Int32(i), content: Array(tokens[i].utf8), special: t == 3))
+        }
+        try readSpecialIds(into: &parts, addBOSByDefault: parts.ignoreMerges)
+        return parts
+    }
+
+    /// The token list and per-token types (1 normal, 2 unknown, 3 control, 4 user-defined, 6 byte).
+    func tokensAndTypes() throws -> (tokens: [String], types: [Int]) {
         guard let tokenValues = metadata["tokenizer.ggml.tokens"]?.array else { throw fail("tokenizer.ggml.tokens is missing") }
         guard tokenValues.count <= TokenizerParts.maxId else { throw fail("tokenizer.ggml.tokens has too many entries") }
         var tokens: [String] = []
@@ -65,22 +89,11 @@ struct GGUFTokenizerLoader {
                 types[i] = t
             }
         }
-        guard let mergeValues = metadata["tokenizer.ggml.merges"]?.array else { throw fail("tokenizer.ggml.merges is missing") }
+        return (tokens, types)
+    }
 
-        var parts = TokenizerParts(file: file)
-        parts.preTokenizer = pre
-        parts.ignoreMerges = preName == "llama-bpe" || preName == "llama3"
-        parts.vocab = tokens.enumerated().map { ($0.element, $0.offset) }
-        parts.merges.reserveCapacity(mergeValues.count)
-        for (i, v) in mergeValues.enumerated() {
-            guard let s = v.string, let space = s.utf8.firstIndex(of: 0x20) else {
-                throw fail("tokenizer.ggml.merges[\(i)] is not an \"a b\" string")
-            }
-            parts.merges.append((String(s[..<space]), String(s[s.utf8.index(after: space)...])))
-        }
-        for (i, t) in types.enumerated() where t == 3 || t == 4 {
-            parts.added.append(AddedTokenSpec(id: Int32(i), content: Array(tokens[i].utf8), special: t == 3))
-        }
+    /// BOS/EOS/padding ids and whether BOS/EOS are added (`add_bos_token` absent: `addBOSByDefault`).
+    func readSpecialIds(into parts: inout TokenizerParts, addBOSByDefault: Bool) throws {
         parts.bosTokenId = try optionalInt("tokenizer.ggml.bos_token_id")
         parts.eosTokenId = try optionalInt("tokenizer.ggml.eos_token_id")
         parts.padTokenId = try optionalInt("tokenizer.ggml.padding_token_id")
@@ -88,12 +101,11 @@ struct GGUFTokenizerLoader {
             guard let b = v.bool else { throw fail("tokenizer.ggml.add_bos_token is not a boolean") }
             parts.addBOS = b
         } else {
-            parts.addBOS = parts.ignoreMerges
+            parts.addBOS = addBOSByDefault
         }
         if let v = metadata["tokenizer.ggml.add_eos_token"] {
             guard let b = v.bool else { throw fail("tokenizer.ggml.add_eos_token is not a boolean") }
             parts.addEOS = b
         }
-        return parts
     }
 }

@@ -1,7 +1,8 @@
 import Foundation
 
-/// A byte-level BPE tokenizer that gives the ids Hugging Face `tokenizers` gives
-/// (GPT-2, Llama 3, Qwen2 and SmolLM pre-tokenization; from tokenizer.json or GGUF metadata).
+/// A BPE tokenizer that gives the ids Hugging Face `tokenizers` gives: byte-level
+/// (GPT-2, Llama 3, Qwen2 and SmolLM pre-tokenization; from tokenizer.json or GGUF metadata)
+/// or SentencePiece-style with byte fallback (Gemma, Llama 2, Mistral; from GGUF metadata).
 ///
 /// Immutable after loading and safe to share between threads; a bounded cache of
 /// encoded words makes repeated words cheap.
@@ -147,6 +148,12 @@ public final class Tokenizer: Sendable {
     private func encodeText(_ buffer: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, cache: WordCache?,
                             state: inout EncodeState, into ids: inout [Int]) {
         guard let base = buffer.baseAddress else { return }
+        if let spm = core.sentencePiece {
+            // No pre-tokenization: the text between added tokens is one piece to merge.
+            spm.encode(base + range.lowerBound, range.count, atStart: range.lowerBound == 0, scratch: &state.sentencePiece,
+                       into: &ids)
+            return
+        }
         core.preTokenizer.split(buffer, range, scratch: &state.pre)
         var start = range.lowerBound
         for end in state.pre.ends {
@@ -170,6 +177,8 @@ public final class Tokenizer: Sendable {
 /// Everything a loaded tokenizer holds.
 struct TokenizerCore: Sendable {
     var bpe: BPEModel
+    /// SentencePiece-style merging (GGUF `llama` vocabularies), used instead of `bpe` when set.
+    var sentencePiece: SentencePieceBPE?
     var preTokenizer: PreTokenizer
     /// Added tokens matched against the raw text (`normalized: false`).
     var rawAdded: AddedTokenMatcher

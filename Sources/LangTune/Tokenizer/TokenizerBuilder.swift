@@ -20,6 +20,9 @@ struct TokenizerParts {
     /// Put the BOS (EOS) id before (after) the text when special tokens are added.
     var addBOS = false
     var addEOS = false
+    /// Set for SentencePiece-style vocabularies (GGUF `llama`): `vocab` then holds the file's
+    /// literal token strings, and encoding runs `SentencePieceBPE` instead of byte-level BPE.
+    var sentencePiece: SentencePieceParts?
 
     /// Ids above this are refused (a corrupt file must not make us allocate gigabytes).
     static let maxId = 1 << 24
@@ -51,7 +54,11 @@ struct TokenizerParts {
         var key: [UInt8] = []
         for (index, (text, id)) in vocab.enumerated() {
             key.removeAll(keepingCapacity: true)
-            if ByteLevelAlphabet.appendBytes(of: text, to: &key) {
+            if let spm = sentencePiece {
+                // Literal strings answer `id(forToken:)`; the decoded bytes are what the ids spell.
+                unmapped.set(Array(text.utf8), Int32(id))
+                key = spm.decoded[id]
+            } else if ByteLevelAlphabet.appendBytes(of: text, to: &key) {
                 table.set(key, Int32(id))
             } else {
                 key = Array(text.utf8)
@@ -167,11 +174,20 @@ struct TokenizerParts {
             throw FormatError(file: file, "post-processor id \(id) is out of range")
         }
 
+        var spmModel: SentencePieceBPE?
+        if let spm = sentencePiece {
+            var pieces = ByteStringTable(capacity: spm.pieces.count)
+            // Later duplicates win, as in a Python dict built from the token list.
+            for (id, piece) in spm.pieces.enumerated() where !piece.isEmpty { pieces.set(piece, Int32(id)) }
+            spmModel = SentencePieceBPE(vocab: pieces, rank: spm.rank, byteIds: spm.byteIds, unknownId: spm.unknownId,
+                                        addSpacePrefix: spm.addSpacePrefix)
+        }
         let raw = added.filter { !$0.normalized }
         let normalized = added.filter { $0.normalized }
         return TokenizerCore(
             bpe: BPEModel(vocab: table, merges: mergeTable, byteIds: byteIds, ignoreMerges: ignoreMerges,
                           unknownId: unknownId, fuseUnknown: fuseUnknown),
+            sentencePiece: spmModel,
             preTokenizer: preTokenizer,
             rawAdded: AddedTokenMatcher(raw), normalizedAdded: AddedTokenMatcher(normalized),
             addedByContent: addedByContent, unmappedVocab: unmapped,
@@ -179,4 +195,16 @@ struct TokenizerParts {
             tokenText: tokenText, tokenOffsets: offsets, special: special,
             bosTokenId: bosId, eosTokenId: eosId, padTokenId: padId, bosToken: bosText, eosToken: eosText)
     }
+}
+
+/// What a SentencePiece-style vocabulary adds to `TokenizerParts`, per id.
+struct SentencePieceParts {
+    /// The `▁`-spelled piece the merging looks up (empty: never produced by merging, e.g. control tokens).
+    var pieces: [[UInt8]]
+    /// The bytes the id decodes to (`▁` as a space, `<0xXX>` as its byte).
+    var decoded: [[UInt8]]
+    var rank: [Int32]
+    var byteIds: [Int32]
+    var unknownId: Int32
+    var addSpacePrefix: Bool
 }

@@ -95,4 +95,5 @@ struct EncodeState {
     var moreSegments: [InputSegment] = []
     var pre = PreTokenizer.Scratch()
     var bpe = BPEModel.Scratch()
+    var sentencePiece = SentencePieceBPE.Scratch()
 }

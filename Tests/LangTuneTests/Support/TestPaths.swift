@@ -14,6 +14,7 @@ enum TestPaths {
     static let fixtures = repoRoot.appendingPathComponent("Tests/Fixtures")
     static var langtuneHome: URL { LangTuneHome.url }
     static var smolLM2GGUF: URL { LangTuneHome.defaultModel }
+    static var gemma3GGUF: URL { langtuneHome.appendingPathComponent("models/gemma-3-270m-q4_k_m.gguf") }
     static var llama3TokenizerJSON: URL { langtuneHome.appendingPathComponent("tokenizers/llama3/tokenizer.json") }
     static var sharedData: URL { repoRoot.deletingLastPathComponent().appendingPathComponent("shared/data") }
 

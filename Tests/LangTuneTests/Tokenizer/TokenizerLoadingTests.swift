@@ -41,8 +41,10 @@ final class TokenizerLoadingTests: XCTestCase {
     }
 
     func testGGUFRefusals() {
+        XCTAssertEqual(message { try Tokenizer(ggufMetadata: ggufMetadata(model: "t5"), file: "m.gguf") },
+                       "m.gguf: tokenizer.ggml.model \"t5\" is not supported (gpt2: byte-level BPE, llama: SentencePiece BPE)")
         XCTAssertEqual(message { try Tokenizer(ggufMetadata: ggufMetadata(model: "llama"), file: "m.gguf") },
-                       "m.gguf: SentencePiece tokenizers (tokenizer.ggml.model = llama) are not supported; only byte-level BPE (gpt2)")
+                       "m.gguf: tokenizer.ggml.scores is missing (a SentencePiece vocabulary merges by score)")
         XCTAssertEqual(message { try Tokenizer(ggufMetadata: ggufMetadata(pre: "deepseek-coder"), file: "m.gguf") },
                        "m.gguf: tokenizer.ggml.pre \"deepseek-coder\" is not supported (gpt2, smollm, llama-bpe, qwen2)")
         XCTAssertEqual(message { try Tokenizer(ggufMetadata: ggufMetadata(pre: nil), file: "m.gguf") },

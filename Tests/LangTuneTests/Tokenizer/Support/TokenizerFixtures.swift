@@ -11,6 +11,8 @@ enum TokenizerFixtures {
         let sha: String
         let addSpecialTokens: Bool
         let ids: [Int]
+        /// sha16 of the reference's decode(ids) when that is not the input (e.g. a `▁` in SentencePiece text).
+        var decodedSha: String? = nil
     }
 
     static func rows(_ name: String) throws -> [Row] {
@@ -22,7 +24,7 @@ enum TokenizerFixtures {
                   let special = o["add_special_tokens"] as? Bool, let ids = o["ids"] as? [Int] else {
                 throw TokenizerTestGGUF.Failure(description: "bad fixture line in \(name)")
             }
-            return Row(src: src, i: i, sha: sha, addSpecialTokens: special, ids: ids)
+            return Row(src: src, i: i, sha: sha, addSpecialTokens: special, ids: ids, decodedSha: o["decoded_sha"] as? String)
         }
     }
 
@@ -94,7 +96,9 @@ enum TokenizerFixtures {
 
     /// Compares every fixture row with `tokenizer`; returns the number of rows checked.
     /// Corpus rows are skipped (with a note) when the shared data is absent.
-    static func check(_ tokenizer: Tokenizer, fixture: String, file: StaticString = #filePath, line: UInt = #line) throws -> Int {
+    /// `extra`: the strings rows with `"src": "extra"` index (a fixture's own cases).
+    static func check(_ tokenizer: Tokenizer, fixture: String, extra: [String] = [], file: StaticString = #filePath,
+                      line: UInt = #line) throws -> Int {
         let hard = try hardCases()
         var corpus: [String]? = nil
         do { corpus = try corpusV1() } catch let skip as XCTSkip { print("corpus rows not checked: \(skip)") }
@@ -104,6 +108,8 @@ enum TokenizerFixtures {
             let text: String
             if row.src == "hard" {
                 text = hard[row.i]
+            } else if row.src == "extra" {
+                text = extra[row.i]
             } else {
                 guard let corpus else { continue }
                 text = corpus[row.i]
@@ -118,13 +124,18 @@ enum TokenizerFixtures {
             }
             let back = tokenizer.decode(row.ids)
             let expectedBack = row.addSpecialTokens ? tokenizer.decode(tokenizer.specialPrefixIds) + text + tokenizer.decode(tokenizer.specialSuffixIds) : text
-            // Bytes, not String ==, which would accept a canonically equivalent spelling.
-            XCTAssertEqual(Array(back.utf8), Array(expectedBack.utf8), "\(fixture) \(row.src) \(row.i): decode(encode(x)) != x", file: file, line: line)
+            if let decodedSha = row.decodedSha {
+                XCTAssertEqual(sha16(back), decodedSha, "\(fixture) \(row.src) \(row.i): decode differs from the reference's", file: file, line: line)
+            } else {
+                // Bytes, not String ==, which would accept a canonically equivalent spelling.
+                XCTAssertEqual(Array(back.utf8), Array(expectedBack.utf8), "\(fixture) \(row.src) \(row.i): decode(encode(x)) != x", file: file, line: line)
+            }
             checked += 1
         }
         XCTAssertEqual(mismatches, 0, "\(fixture): \(mismatches) rows differ", file: file, line: line)
         if corpus != nil {
-            XCTAssertEqual(checked, 2348, "\(fixture): every row (128 hard + 2200 corpus + 20 with special tokens)", file: file, line: line)
+            XCTAssertEqual(checked, 2348 + extra.count + min(10, extra.count),
+                           "\(fixture): every row (128 hard + 2200 corpus + the extra cases, + 30 with special tokens)", file: file, line: line)
         }
         print("\(fixture): \(checked) rows checked, \(mismatches) differ")
         return checked
