@@ -172,6 +172,7 @@ struct Train: ParsableCommand {
         let cacheFirst = quantization?.cacheDirectory != nil && collective.size > 1
         if cacheFirst && !root { try collective.barrier() }
         let lm = try modelOptions.load(quantization: quantization)
+        try lm.files.config.requireTrainable(file: lm.files.path, for: "LoRA training")
         if cacheFirst && root { try collective.barrier() }
         let dataOptions = TrainingDataOptions(maxSeqLen: maxSeqLen, promptTemplate: promptTemplate, language: language, systemPrompt: system)
         let builder = TrainingDataBuilder(tokenizer: lm.tokenizer, template: lm.template, options: dataOptions)

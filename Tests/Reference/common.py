@@ -36,6 +36,15 @@ def llama3_tokenizer_json() -> str:
     return os.path.join(langtune_home(), "tokenizers", "llama3", "tokenizer.json")
 
 
+def write_fixture(path, doc):
+    """Writes a JSON fixture as the model fixtures are laid out (indent 1, UTF-8, final newline)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(doc, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    print("->", path, os.path.getsize(path), "bytes")
+
+
 def sha16(s: str) -> str:
     """First 16 hex chars of sha256 of the UTF-8 bytes."""
     return hashlib.sha256(s.encode("utf-8")).hexdigest()[:16]

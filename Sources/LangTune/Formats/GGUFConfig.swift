@@ -2,7 +2,7 @@ import Foundation
 
 extension GGUFFile {
     /// GGUF `general.architecture` values LangTune runs (Mistral GGUFs say `llama`).
-    public static let supportedArchitectures = ["llama", "qwen2"]
+    public static let supportedArchitectures = ["llama", "qwen2", "gemma3"]
 
     /// The model's hyper-parameters from `{arch}.*` metadata.
     ///
@@ -69,9 +69,17 @@ extension GGUFFile {
         for key in ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"] {
             if let id = metadata[key]?.int, !eos.contains(id) { eos.append(id) }
         }
+        let layers = try need("block_count")
+        var gemma3: Gemma3Options?
+        if arch == "gemma3" {
+            gemma3 = try gemma3Options(arch: arch, hidden: hidden, heads: heads, headDim: headDim, layers: layers)
+            // Gemma's turns end with <end_of_turn>, which the file does not name as EOT (llama.cpp finds it by text).
+            if let tokens = metadata["tokenizer.ggml.tokens"]?.array,
+               let id = tokens.firstIndex(where: { $0.string == "<end_of_turn>" }), !eos.contains(id) { eos.append(id) }
+        }
         return LlamaConfig(
             architecture: arch, hiddenSize: hidden, intermediateSize: try need("feed_forward_length"),
-            numLayers: try need("block_count"), numHeads: heads, numKVHeads: kvHeads, headDim: headDim,
+            numLayers: layers, numHeads: heads, numKVHeads: kvHeads, headDim: headDim,
             vocabSize: vocab,
             rmsNormEps: Float(try double("attention.layer_norm_rms_epsilon") ?? 1e-5),
             ropeTheta: theta, ropeScaling: scaling,
@@ -79,7 +87,7 @@ extension GGUFFile {
             tieWordEmbeddings: tensorInfo("output.weight") == nil,
             attentionBias: arch == "qwen2" || tensorInfo("blk.0.attn_q.bias") != nil,
             bosTokenId: metadata["tokenizer.ggml.bos_token_id"]?.int,
-            eosTokenIds: eos)
+            eosTokenIds: eos, gemma3: gemma3)
     }
 
     private func ropeScaling(arch: String, headDim: Int, theta: Double) throws -> RopeScaling? {

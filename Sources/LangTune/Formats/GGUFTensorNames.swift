@@ -9,9 +9,26 @@ public enum GGUFTensorNames {
         ("ffn_gate", "mlp.gate_proj"), ("ffn_up", "mlp.up_proj"), ("ffn_down", "mlp.down_proj"),
     ]
 
+    /// Gemma 3 norms around attention and MLP, and per-head q/k norms. Its `ffn_norm` is the
+    /// norm before the MLP, which transformers calls `pre_feedforward_layernorm` (Llama's
+    /// `post_attention_layernorm` is Gemma's norm of the attention output).
+    private static let gemma3PerLayer: [(String, String)] = [
+        ("attn_norm", "input_layernorm"), ("attn_q", "self_attn.q_proj"), ("attn_k", "self_attn.k_proj"),
+        ("attn_v", "self_attn.v_proj"), ("attn_output", "self_attn.o_proj"),
+        ("attn_q_norm", "self_attn.q_norm"), ("attn_k_norm", "self_attn.k_norm"),
+        ("post_attention_norm", "post_attention_layernorm"), ("ffn_norm", "pre_feedforward_layernorm"),
+        ("post_ffw_norm", "post_feedforward_layernorm"),
+        ("ffn_gate", "mlp.gate_proj"), ("ffn_up", "mlp.up_proj"), ("ffn_down", "mlp.down_proj"),
+    ]
+
+    private static func layerNames(_ architecture: String) -> [(String, String)] {
+        architecture == "gemma3" ? gemma3PerLayer : perLayer
+    }
+
     /// The HF name of a llama.cpp tensor (`blk.3.attn_q.weight` →
     /// `model.layers.3.self_attn.q_proj.weight`), or nil for names with no HF counterpart.
-    public static func hfName(forGGUF name: String) -> String? {
+    public static func hfName(forGGUF name: String, architecture: String = "llama") -> String? {
+        let perLayer = layerNames(architecture)
         guard let (stem, suffix) = splitSuffix(name) else { return nil }
         if let m = global.first(where: { $0.0 == stem }) { return m.1 + suffix }
         let parts = stem.split(separator: ".", maxSplits: 2, omittingEmptySubsequences: false)
@@ -21,7 +38,8 @@ public enum GGUFTensorNames {
     }
 
     /// The llama.cpp name of an HF tensor, or nil.
-    public static func ggufName(forHF name: String) -> String? {
+    public static func ggufName(forHF name: String, architecture: String = "llama") -> String? {
+        let perLayer = layerNames(architecture)
         guard let (stem, suffix) = splitSuffix(name) else { return nil }
         if let m = global.first(where: { $0.1 == stem }) { return m.0 + suffix }
         guard stem.hasPrefix("model.layers.") else { return nil }

@@ -31,14 +31,16 @@ extension ModelFiles {
         return (try? h.read(upToCount: 4)) == Data("GGUF".utf8)
     }
 
-    /// Loads a GGUF file: names mapped to HF, q/k rows un-permuted for `llama`.
+    /// Loads a GGUF file: names mapped to HF, q/k rows un-permuted for `llama`. Gemma 3's norm
+    /// weights stay as stored (`1 + w`: llama.cpp's converter added the 1). A file without a chat
+    /// template gets its family's published one when LangTune knows it (`BuiltInChatTemplates`).
     public static func loadGGUF(_ path: String) throws -> ModelFiles {
         let gguf = try GGUFFile(path: path)
         let config = try gguf.llamaConfig()
         var tensors: [String: WeightTensor] = [:]
         for info in gguf.tensorInfos {
             var t = gguf.tensor(info)
-            guard let hf = GGUFTensorNames.hfName(forGGUF: info.name) else {
+            guard let hf = GGUFTensorNames.hfName(forGGUF: info.name, architecture: config.architecture) else {
                 tensors[info.name] = t  // no HF counterpart (e.g. rope_freqs): kept under its own name
                 continue
             }
@@ -55,7 +57,8 @@ extension ModelFiles {
         try validateTensors(tensors, config: config, file: { _ in path })
         return ModelFiles(path: path, format: .gguf, config: config, tensors: tensors,
                           tokenizer: .gguf(metadata: gguf.metadata, file: path),
-                          chatTemplate: gguf.metadata["tokenizer.chat_template"]?.string,
+                          chatTemplate: gguf.metadata["tokenizer.chat_template"]?.string
+                              ?? BuiltInChatTemplates.template(forArchitecture: config.architecture),
                           generationDefaults: nil)
     }
 
@@ -137,6 +140,12 @@ extension ModelFiles {
             }
             out.append((p + "self_attn.o_proj.weight", [h, q]))
             out.append((p + "post_attention_layernorm.weight", [h]))
+            if config.gemma3 != nil {
+                out.append((p + "pre_feedforward_layernorm.weight", [h]))
+                out.append((p + "post_feedforward_layernorm.weight", [h]))
+                out.append((p + "self_attn.q_norm.weight", [config.headDim]))
+                out.append((p + "self_attn.k_norm.weight", [config.headDim]))
+            }
             out.append((p + "mlp.gate_proj.weight", [f, h]))
             out.append((p + "mlp.up_proj.weight", [f, h]))
             out.append((p + "mlp.down_proj.weight", [h, f]))

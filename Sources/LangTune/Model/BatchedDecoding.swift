@@ -25,12 +25,9 @@ extension LlamaModel {
         let u = FloatBuffer(count: B * I, zeroed: false)
         let longest = caches.map(\.length).max()! + 1
         let scratch = FloatBuffer(count: B * nH * longest, zeroed: false)
-        let scale = 1 / Float(hd).squareRoot()
+        let scale = attentionScale
 
-        for (b, id) in tokens.enumerated() {
-            let row = min(max(id, 0), c.vocabSize - 1)
-            embedding.copyRow(row, into: x.pointer + b * H)
-        }
+        embed(tokens, into: x)
         for (li, layer) in layers.enumerated() {
             for b in 0..<B { lt_rmsnorm(x.pointer + b * H, layer.inputNorm.pointer, h.pointer + b * H, Int64(H), c.rmsNormEps) }
             project(layer.q, .q, layer: li, x: h.pointer, rows: B, y: q.pointer)
@@ -38,26 +35,30 @@ extension LlamaModel {
             project(layer.v, .v, layer: li, x: h.pointer, rows: B, y: v.pointer)
             for b in 0..<B {
                 let p = caches[b].length
-                rope.apply(q.pointer + b * qW, heads: nH, position: p)
-                rope.apply(k.pointer + b * kvW, heads: nKV, position: p)
+                positionQK(layer, li, q: q.pointer + b * qW, k: k.pointer + b * kvW, position: p)
                 caches[b].store(layer: li, position: p, keys: k.pointer + b * kvW, values: v.pointer + b * kvW, rows: 1)
             }
+            let window = attentionWindow(layer: li)
             backend.threads.parallelFor(B * nH) { s, e in
                 for job in s..<e {
                     let b = job / nH, head = job % nH
                     let cache = caches[b]
-                    cache.attend(layer: li, q: q.pointer + b * qW, out: att.pointer + b * qW, T: 1, p0: cache.length, heads: nH,
-                                 kvHeads: nKV, headDim: hd, scale: scale, h0: head, h1: head + 1, scratch: scratch.pointer + job * longest)
+                    // A sliding-window layer sees only the last `window` positions, this one included.
+                    let start = window.map { max(0, cache.length + 1 - $0) } ?? 0
+                    cache.attend(layer: li, q: q.pointer + b * qW, out: att.pointer + b * qW, T: 1, p0: cache.length - start,
+                                 heads: nH, kvHeads: nKV, headDim: hd, scale: scale, h0: head, h1: head + 1,
+                                 scratch: scratch.pointer + job * longest, from: start)
                 }
             }
             project(layer.o, .o, layer: li, x: att.pointer, rows: B, y: tmp.pointer)
-            for i in 0..<(B * H) { x.pointer[i] += tmp.pointer[i] }
+            addResidual(tmp, norm: layer.gemma?.postAttention, to: x, rows: B)
             mlpResidual(layer, li, x: x, h: h, g: g, u: u, tmp: tmp, rows: B)
         }
         for cache in caches { cache.length += 1 }
         for b in 0..<B { lt_rmsnorm(x.pointer + b * H, finalNorm.pointer, h.pointer + b * H, Int64(H), c.rmsNormEps) }
         var out = [Float](repeating: 0, count: B * lmHead.outFeatures)
         out.withUnsafeMutableBufferPointer { o in backend.linear(lmHead, x: h.pointer, rows: B, y: o.baseAddress!) }
+        softcapLogits(&out)
         return out
     }
 }

@@ -77,16 +77,20 @@ public final class KVCache: @unchecked Sendable {
         }
     }
 
-    /// Causal attention of `T` queries at positions `p0..<p0+T` over this layer's cached positions
-    /// `0..<p0+T` (already stored), heads `h0..<h1`; `scratch` holds `p0 + T` floats.
+    /// Causal attention of `T` queries at positions `from + p0 ..< from + p0 + T` over this layer's
+    /// cached positions `from ..< from + p0 + T` (already stored), heads `h0..<h1`; `scratch` holds
+    /// `p0 + T` floats. A `from` past 0 drops the oldest keys (a sliding window: the kernel sees
+    /// the keys from there on as positions 0, 1, …).
     func attend(layer: Int, q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, T: Int, p0: Int, heads nH: Int,
-                kvHeads nKV: Int, headDim hd: Int, scale: Float, h0: Int, h1: Int, scratch: UnsafeMutablePointer<Float>) {
+                kvHeads nKV: Int, headDim hd: Int, scale: Float, h0: Int, h1: Int, scratch: UnsafeMutablePointer<Float>,
+                from start: Int = 0) {
+        let o = start * width
         if storesBF16 {
             precondition(hd <= 1024, "bf16 KV cache: head dimension \(hd) over 1024")
-            lt_attention_causal_bf16(q, keys16[layer].pointer, values16[layer].pointer, out, Int64(T), Int64(p0), Int64(nH),
+            lt_attention_causal_bf16(q, keys16[layer].pointer + o, values16[layer].pointer + o, out, Int64(T), Int64(p0), Int64(nH),
                                      Int64(nKV), Int64(hd), Int64(width), scale, Int64(h0), Int64(h1), scratch)
         } else {
-            lt_attention_causal(q, keys[layer].pointer, values[layer].pointer, out, Int64(T), Int64(p0), Int64(nH), Int64(nKV),
+            lt_attention_causal(q, keys[layer].pointer + o, values[layer].pointer + o, out, Int64(T), Int64(p0), Int64(nH), Int64(nKV),
                                 Int64(hd), Int64(width), scale, Int64(h0), Int64(h1), scratch)
         }
     }

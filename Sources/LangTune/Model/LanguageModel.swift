@@ -104,10 +104,15 @@ public struct ScoreResult: Sendable, Codable {
 
 extension LanguageModel {
     /// Teacher-forced pass over `ids`.
+    public func score(_ ids: [Int], top: Int = 10) -> ScoreResult { model.score(ids, top: top) }
+}
+
+extension LlamaModel {
+    /// Teacher-forced pass over `ids` (a fresh cache).
     public func score(_ ids: [Int], top: Int = 10) -> ScoreResult {
-        let cache = KVCache(config: model.config, capacity: ids.count)
-        let logits = model.forward(ids, cache: cache, logits: .all)
-        let V = model.vocabSize
+        let cache = KVCache(config: config, capacity: ids.count)
+        let logits = forward(ids, cache: cache, logits: .all)
+        let V = vocabSize
         var total = 0.0
         for t in 1..<max(ids.count, 1) {
             total += logSoftmax(logits, row: t - 1, vocab: V, index: ids[t])

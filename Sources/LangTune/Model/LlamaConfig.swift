@@ -1,7 +1,7 @@
-/// Hyper-parameters of a Llama-family decoder (Llama 2/3, Mistral, Qwen2, SmolLM),
+/// Hyper-parameters of a Llama-family decoder (Llama 2/3, Mistral, Qwen2, SmolLM, Gemma 3),
 /// whichever file they came from (HF `config.json` or GGUF metadata).
 public struct LlamaConfig: Sendable, Equatable, Codable {
-    /// `llama`, `mistral` or `qwen2` (lower-case, as in GGUF `general.architecture`).
+    /// `llama`, `mistral`, `qwen2` or `gemma3` (lower-case, as in GGUF `general.architecture`).
     public var architecture: String
     public var hiddenSize: Int
     public var intermediateSize: Int
@@ -19,11 +19,14 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
     public var attentionBias: Bool
     public var bosTokenId: Int?
     public var eosTokenIds: [Int]
+    /// Set for Gemma 3 (its departures from Llama); nil for the Llama family proper.
+    public var gemma3: Gemma3Options?
 
     public init(architecture: String, hiddenSize: Int, intermediateSize: Int, numLayers: Int, numHeads: Int,
                 numKVHeads: Int, headDim: Int? = nil, vocabSize: Int, rmsNormEps: Float, ropeTheta: Double,
                 ropeScaling: RopeScaling? = nil, maxPositionEmbeddings: Int, tieWordEmbeddings: Bool,
-                attentionBias: Bool = false, bosTokenId: Int? = nil, eosTokenIds: [Int] = []) {
+                attentionBias: Bool = false, bosTokenId: Int? = nil, eosTokenIds: [Int] = [],
+                gemma3: Gemma3Options? = nil) {
         self.architecture = architecture
         self.hiddenSize = hiddenSize
         self.intermediateSize = intermediateSize
@@ -40,6 +43,15 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
         self.attentionBias = attentionBias
         self.bosTokenId = bosTokenId
         self.eosTokenIds = eosTokenIds
+        self.gemma3 = gemma3
+    }
+
+    /// Throws unless LangTune can train, merge and export this architecture (not Gemma 3 yet:
+    /// its training graph, merge and export are still to come).
+    public func requireTrainable(file: String, for action: String) throws {
+        if gemma3 != nil {
+            throw FormatError(file: file, "\(action) is not supported for \(architecture) models yet (inference only)")
+        }
     }
 }
 

@@ -34,12 +34,15 @@ struct LlamaLayer: @unchecked Sendable {
     let postAttentionNorm: FloatBuffer
     let q, k, v, o: LinearWeight
     let gate, up, down: LinearWeight
+    /// Gemma 3's extra norms (then `postAttentionNorm` is its norm before the MLP); nil for Llama.
+    var gemma: Gemma3LayerNorms? = nil
     /// The seven projections, in LoRATarget order.
     var projections: [LinearWeight] { [q, k, v, o, gate, up, down] }
 }
 
 /// A Llama-family decoder (Llama 2/3, Mistral, Qwen2, SmolLM) for inference:
 /// RMSNorm, RoPE, grouped-query causal attention, SwiGLU, tied or separate head.
+/// Gemma 3 runs through the same passes, its departures in the hooks of Gemma3Model.swift.
 public final class LlamaModel: @unchecked Sendable {
     public let config: LlamaConfig
     public let backend: any ComputeBackend
@@ -48,6 +51,8 @@ public final class LlamaModel: @unchecked Sendable {
     let finalNorm: FloatBuffer
     let lmHead: LinearWeight
     let rope: Rope
+    /// RoPE of Gemma 3's local (sliding-window) layers; nil otherwise.
+    let localRope: Rope?
     /// A LoRA adapter applied on top of the frozen weights (unmerged: `W x + s·B A x`).
     /// Set it before running the model; `nil` is the base model.
     public var adapter: LoRAAdapter?
@@ -106,20 +111,26 @@ public final class LlamaModel: @unchecked Sendable {
         embedding = try table("model.embed_tokens")
         layers = try (0..<c.numLayers).map { i in
             let p = "model.layers.\(i)."
+            let gemma = c.gemma3 == nil ? nil : Gemma3LayerNorms(
+                postAttention: try vec(p + "post_attention_layernorm.weight"),
+                postFeedForward: try vec(p + "post_feedforward_layernorm.weight"),
+                q: try vec(p + "self_attn.q_norm.weight"), k: try vec(p + "self_attn.k_norm.weight"))
             return LlamaLayer(
                 inputNorm: try vec(p + "input_layernorm.weight"),
-                postAttentionNorm: try vec(p + "post_attention_layernorm.weight"),
+                postAttentionNorm: try vec(p + (gemma == nil ? "post_attention_layernorm.weight" : "pre_feedforward_layernorm.weight")),
                 q: try lin(p + "self_attn.q_proj", bias: c.attentionBias),
                 k: try lin(p + "self_attn.k_proj", bias: c.attentionBias),
                 v: try lin(p + "self_attn.v_proj", bias: c.attentionBias),
                 o: try lin(p + "self_attn.o_proj"),
                 gate: try lin(p + "mlp.gate_proj"),
                 up: try lin(p + "mlp.up_proj"),
-                down: try lin(p + "mlp.down_proj"))
+                down: try lin(p + "mlp.down_proj"),
+                gemma: gemma)
         }
         finalNorm = try vec("model.norm.weight")
         lmHead = c.tieWordEmbeddings || files.tensors["lm_head.weight"] == nil ? embedding : try table("lm_head")
         rope = Rope(headDim: c.headDim, theta: c.ropeTheta, scaling: c.ropeScaling)
+        localRope = c.gemma3.map { Rope(headDim: c.headDim, theta: $0.localRopeTheta, scaling: nil) }
         quantizationCache = cacheOutcome
         if backend.usesBF16 { prepareBF16(fromSource: quantization == nil) }
     }
@@ -141,6 +152,7 @@ public final class LlamaModel: @unchecked Sendable {
         self.finalNorm = finalNorm
         self.lmHead = lmHead ?? embedding
         rope = Rope(headDim: config.headDim, theta: config.ropeTheta, scaling: config.ropeScaling)
+        localRope = config.gemma3.map { Rope(headDim: config.headDim, theta: $0.localRopeTheta, scaling: nil) }
         if backend.usesBF16 { prepareBF16() }
     }
 
@@ -166,11 +178,8 @@ public final class LlamaModel: @unchecked Sendable {
         let u = FloatBuffer(count: T * I, zeroed: false)
         let threads = backend.threads
 
-        for (t, id) in tokens.enumerated() {
-            let row = min(max(id, 0), c.vocabSize - 1)
-            embedding.copyRow(row, into: x.pointer + t * H)
-        }
-        let scale = 1 / Float(hd).squareRoot()
+        embed(tokens, into: x)
+        let scale = attentionScale
         // One softmax row per head, so threads never share scratch space.
         let scratch = FloatBuffer(count: nH * (p0 + T), zeroed: false)
         let flash: (lse: FloatBuffer, scratch: FloatBuffer, per: Int)? = p0 == 0 && T >= 16 ? {
@@ -183,13 +192,22 @@ public final class LlamaModel: @unchecked Sendable {
             project(layer.q, .q, layer: li, x: h.pointer, rows: T, y: q.pointer)
             project(layer.k, .k, layer: li, x: h.pointer, rows: T, y: kNew.pointer)
             project(layer.v, .v, layer: li, x: h.pointer, rows: T, y: vNew.pointer)
-            for t in 0..<T {
-                rope.apply(q.pointer + t * qW, heads: nH, position: p0 + t)
-                rope.apply(kNew.pointer + t * kvW, heads: nKV, position: p0 + t)
-            }
+            for t in 0..<T { positionQK(layer, li, q: q.pointer + t * qW, k: kNew.pointer + t * kvW, position: p0 + t) }
             cache.store(layer: li, position: p0, keys: kNew.pointer, values: vNew.pointer, rows: T)
             let n = p0 + T
-            if let flash {
+            if let window = attentionWindow(layer: li), n > window {
+                // A sliding-window layer past its window: each query over its own last `window` keys.
+                threads.parallelFor(nH) { s, e in
+                    for head in s..<e {
+                        for t in 0..<T {
+                            let start = max(0, p0 + t + 1 - window)
+                            cache.attend(layer: li, q: q.pointer + t * qW, out: att.pointer + t * qW, T: 1, p0: p0 + t - start,
+                                         heads: nH, kvHeads: nKV, headDim: hd, scale: scale, h0: head, h1: head + 1,
+                                         scratch: scratch.pointer + head * n, from: start)
+                        }
+                    }
+                }
+            } else if let flash {
                 // A prompt on an empty cache: the training graph's blocked kernel (tiles of queries x keys,
                 // online softmax) on the prompt's own float32 keys and values.
                 threads.parallelFor(nH) { s, e in
@@ -208,7 +226,7 @@ public final class LlamaModel: @unchecked Sendable {
                 }
             }
             project(layer.o, .o, layer: li, x: att.pointer, rows: T, y: tmp.pointer)
-            for i in 0..<(T * H) { x.pointer[i] += tmp.pointer[i] }
+            addResidual(tmp, norm: layer.gemma?.postAttention, to: x, rows: T)
 
             mlpResidual(layer, li, x: x, h: h, g: g, u: u, tmp: tmp, rows: T)
         }
@@ -223,10 +241,12 @@ public final class LlamaModel: @unchecked Sendable {
         out.withUnsafeMutableBufferPointer { o in
             backend.linear(lmHead, x: h.pointer, rows: rows, y: o.baseAddress!)
         }
+        softcapLogits(&out)
         return out
     }
 
-    /// The MLP half of a layer on `rows` rows: x += down(silu(gate(n)) · up(n)), n = RMSNorm(x).
+    /// The MLP half of a layer on `rows` rows: x += down(silu(gate(n)) · up(n)), n = RMSNorm(x)
+    /// (Gemma: GeGLU, and the output normalized before the add).
     func mlpResidual(_ layer: LlamaLayer, _ li: Int, x: FloatBuffer, h: FloatBuffer, g: FloatBuffer, u: FloatBuffer,
                      tmp: FloatBuffer, rows: Int) {
         let H = config.hiddenSize
@@ -235,9 +255,9 @@ public final class LlamaModel: @unchecked Sendable {
         }
         project(layer.gate, .gate, layer: li, x: h.pointer, rows: rows, y: g.pointer)
         project(layer.up, .up, layer: li, x: h.pointer, rows: rows, y: u.pointer)
-        lt_swiglu(g.pointer, u.pointer, g.pointer, Int64(rows * config.intermediateSize))
+        gatedActivation(g, u, count: rows * config.intermediateSize)
         project(layer.down, .down, layer: li, x: g.pointer, rows: rows, y: tmp.pointer)
-        for i in 0..<(rows * H) { x.pointer[i] += tmp.pointer[i] }
+        addResidual(tmp, norm: layer.gemma?.postFeedForward, to: x, rows: rows)
     }
 
     /// A frozen projection plus, when an adapter adapts it, its LoRA term.

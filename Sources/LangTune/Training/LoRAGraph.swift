@@ -114,6 +114,8 @@ public final class LoRAGraph: @unchecked Sendable {
     let workspace = Workspace()
 
     public init(model: LlamaModel, adapter: LoRAAdapter, checkpointActivations: Bool = false) {
+        // Callers check `LlamaConfig.requireTrainable` first; this graph has no Gemma 3 layers.
+        precondition(model.config.gemma3 == nil, "the LoRA training graph does not support \(model.config.architecture)")
         self.model = model
         self.adapter = adapter
         self.checkpointActivations = checkpointActivations

@@ -30,13 +30,18 @@ func assertMatchesReference(_ lm: LanguageModel, _ c: ParityCase, eos: Set<Int>,
     } else if let text = c.text {
         XCTAssertEqual(lm.tokenizer.encode(text, addSpecialTokens: true), c.prompt_ids, "\(c.name): prompt ids", file: file, line: line)
     }
+    assertLogitsMatchReference(lm.model, c, eos: eos, file: file, line: line)
+}
 
-    let score = lm.score(c.prompt_ids, top: 10)
+/// The model half of `assertMatchesReference`: from the reference's prompt ids on.
+func assertLogitsMatchReference(_ model: LlamaModel, _ c: ParityCase, eos: Set<Int>,
+                                file: StaticString = #filePath, line: UInt = #line) {
+    let score = model.score(c.prompt_ids, top: 10)
     XCTAssertEqual(score.meanLogprob, c.mean_logprob, accuracy: 1e-4 * max(1, abs(c.mean_logprob)),
                    "\(c.name): mean log-probability", file: file, line: line)
 
-    let cache = KVCache(config: lm.model.config)
-    var logits = lm.model.forward(c.prompt_ids, cache: cache, logits: .last)
+    let cache = KVCache(config: model.config)
+    var logits = model.forward(c.prompt_ids, cache: cache, logits: .last)
     for pair in c.last_top10 {
         let id = Int(pair[0]), want = pair[1]
         let got = Double(logits[id])
@@ -54,6 +59,6 @@ func assertMatchesReference(_ lm: LanguageModel, _ c: ParityCase, eos: Set<Int>,
             return
         }
         if eos.contains(got) { break }
-        logits = lm.model.forward([got], cache: cache, logits: .last)
+        logits = model.forward([got], cache: cache, logits: .last)
     }
 }

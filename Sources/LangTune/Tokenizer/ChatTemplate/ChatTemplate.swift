@@ -15,12 +15,13 @@ public struct ChatMessage: Sendable, Codable, Equatable {
 /// The prompt format a template produces, recognised from the template text
 /// (shown by `langtune inspect`; rendering never depends on it).
 public enum ChatTemplateFamily: String, Sendable {
-    case chatml, llama3, llama2, mistral, unknown
+    case chatml, llama3, llama2, mistral, gemma, unknown
 
     /// Looks for each format's distinctive markers.
     public static func detect(_ source: String) -> ChatTemplateFamily {
         if source.contains("<|start_header_id|>") { return .llama3 }
         if source.contains("<|im_start|>") { return .chatml }
+        if source.contains("<start_of_turn>") { return .gemma }
         if source.contains("[INST]") {
             return source.contains("<<SYS>>") ? .llama2 : .mistral
         }

@@ -1,0 +1,43 @@
+import Foundation
+import XCTest
+@testable import LangTune
+
+/// `langtune` on the real Gemma 3 GGUF: inspect, greedy chat generation equal to transformers'
+/// (the parity fixture's first case), and the clear refusals of what is not supported yet.
+final class Gemma3CLITests: XCTestCase {
+    func testInspectAndGreedyChatAnswer() throws {
+        let model = try TestPaths.require(TestPaths.gemma3GGUF).path
+        let inspect = try CLI.run(["inspect", model])
+        XCTAssertEqual(inspect.status, 0, inspect.stderr)
+        XCTAssertTrue(inspect.stdout.contains("gemma3, 18 layers"), inspect.stdout)
+        XCTAssertTrue(inspect.stdout.contains("chat template     gemma"), inspect.stdout)
+
+        struct Fixture: Decodable { var cases: [ParityCase] }
+        let data = try Data(contentsOf: TestPaths.fixture("model/gemma3.json"))
+        let c = try JSONDecoder().decode(Fixture.self, from: data).cases[0]
+        let question = try XCTUnwrap(c.messages?.first?.content)
+        let gen = try CLI.run(["generate", "--model", model, "--chat", "--prompt", question, "--temperature", "0",
+                               "--max-tokens", "32", "--json"])
+        XCTAssertEqual(gen.status, 0, gen.stderr)
+        let line = try XCTUnwrap(gen.stdout.split(separator: "\n").last)
+        let out = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        XCTAssertEqual(out["prompt_ids"] as? [Int], c.prompt_ids)
+        let ids = try XCTUnwrap(out["ids"] as? [Int])
+        // The CLI stops at <end_of_turn> without printing it; the reference includes the stop token.
+        XCTAssertEqual(ids, Array(c.greedy_ids.prefix(ids.count)))
+        XCTAssertGreaterThanOrEqual(ids.count, c.greedy_ids.count - 1)
+    }
+
+    func testTrainingAndExportRefuseGemma() throws {
+        let model = try TestPaths.require(TestPaths.gemma3GGUF).path
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("gemma-train-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let train = try CLI.run(["train", "--model", model, "--data", "unused.json", "--output", out.path])
+        XCTAssertNotEqual(train.status, 0)
+        XCTAssertTrue(train.stderr.contains("LoRA training is not supported for gemma3 models yet (inference only)"), train.stderr)
+        let files = try ModelFiles.load(model)
+        XCTAssertThrowsError(try ModelExporter(files: files, adapter: nil)) { error in
+            XCTAssertEqual((error as? FormatError)?.problem, "merging and exporting is not supported for gemma3 models yet (inference only)")
+        }
+    }
+}
