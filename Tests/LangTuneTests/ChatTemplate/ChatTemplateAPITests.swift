@@ -9,7 +9,8 @@ final class ChatTemplateAPITests: XCTestCase {
         XCTAssertEqual(try ChatTemplate("{{ '<|start_header_id|>user<|end_header_id|>' }}").family, .llama3)
         XCTAssertEqual(try ChatTemplate("{{ '[INST] <<SYS>>\\n' }}").family, .llama2)
         XCTAssertEqual(try ChatTemplate("{{ '[INST] ' }}").family, .mistral)
-        XCTAssertEqual(try ChatTemplate("{{ '<start_of_turn>user' }}").family, .unknown)
+        XCTAssertEqual(try ChatTemplate("{{ '<start_of_turn>user' }}").family, .gemma)
+        XCTAssertEqual(try ChatTemplate("{{ '<s>user' }}").family, .unknown)
         XCTAssertEqual(ChatTemplateFamily.detect(""), .unknown)
     }
 
