@@ -25,6 +25,10 @@ public struct GroundedSpan: Sendable {
 
     /// The state after an answer grows by `bytes`, or nil when it would leave the text.
     public func advance(_ state: State, bytes: [UInt8]) -> State? {
+        bytes.withUnsafeBufferPointer { advance(state, $0) }
+    }
+
+    func advance(_ state: State, _ bytes: UnsafeBufferPointer<UInt8>) -> State? {
         var s = state
         for b in bytes {
             if !s.started && (b == 0x20 || b == 0x0A || b == 0x09 || b == 0x0D) { continue }
@@ -60,8 +64,21 @@ public struct GroundedSpan: Sendable {
 
     /// `logits` with every token that is not allowed set to -infinity (for sampling).
     public func mask(_ logits: inout [Float], state: State, tokenizer: Tokenizer, stops: Set<Int>) {
-        for id in logits.indices where !allows(id, state: state, tokenizer: tokenizer, stops: stops).allowed {
-            logits[id] = -.infinity
+        // The whole vocabulary every step: one reused byte buffer rather than an array per token.
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(256)
+        for id in logits.indices {
+            let ok: Bool
+            if stops.contains(id) {
+                ok = state.started
+            } else if tokenizer.isSpecial(id) {
+                ok = false
+            } else {
+                bytes.removeAll(keepingCapacity: true)
+                tokenizer.appendTokenBytes(id, to: &bytes)
+                ok = bytes.withUnsafeBufferPointer { advance(state, $0) } != nil
+            }
+            if !ok { logits[id] = -.infinity }
         }
     }
 }
