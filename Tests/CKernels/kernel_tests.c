@@ -488,15 +488,19 @@ static void t_int8(void) {
     for (int c = 0; c < 4; c++) { free(Q[c].x); free(Q[c].q4); free(Q[c].q8); free(Q[c].d); free(Q[c].xs); }
 }
 
-/// Causal GQA over a cache; float32 cache, or bf16 (k, v given as bfloat16 bits).
+/// Causal GQA over a cache; float32 cache, or bf16 (k, v given as bfloat16 bits). With a sliding
+/// window (Gemma 3's local layers) the caller attends one query row at a time from the window's
+/// first cached row, as langtune_kernels.h documents: that recipe is what is checked.
 static void t_attention_cache(int bf16) {
     kbegin(bf16 ? "lt_attention_causal_bf16" : "lt_attention_causal");
-    // T, p0, nHeads, nKV, hd, kv row padding
-    const int64_t cfg[][6] = {{1, 0, 4, 2, 64, 0},  {1, 37, 6, 2, 64, 8}, {5, 3, 6, 2, 64, 0}, {17, 100, 8, 8, 64, 4},
-                              {3, 10, 4, 1, 128, 0}, {2, 5, 4, 2, 36, 3},  {40, 0, 9, 3, 64, 0}, {4, 70, 2, 1, 80, 0}};
+    // T, p0, nHeads, nKV, hd, kv row padding, window (0: none; keys with t - j < window)
+    const int64_t cfg[][7] = {{1, 0, 4, 2, 64, 0, 0},   {1, 37, 6, 2, 64, 8, 0}, {5, 3, 6, 2, 64, 0, 0},
+                              {17, 100, 8, 8, 64, 4, 0}, {3, 10, 4, 1, 128, 0, 0}, {2, 5, 4, 2, 36, 3, 0},
+                              {40, 0, 9, 3, 64, 0, 0},  {4, 70, 2, 1, 80, 0, 0}, {1, 37, 6, 2, 64, 8, 16},
+                              {9, 30, 4, 2, 64, 0, 12}, {6, 2, 4, 1, 40, 0, 5},  {3, 10, 2, 1, 64, 0, 1000}};
     for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
         const int64_t T = cfg[c][0], p0 = cfg[c][1], nH = cfg[c][2], nKV = cfg[c][3], hd = cfg[c][4];
-        const int64_t n = p0 + T, stride = nKV * hd + cfg[c][5], qs = nH * hd, group = nH / nKV;
+        const int64_t n = p0 + T, stride = nKV * hd + cfg[c][5], qs = nH * hd, group = nH / nKV, window = cfg[c][6];
         const float scale = 1.0f / sqrtf((float)hd);
         float *q = FALLOC(T * qs), *kf = FALLOC(n * stride), *vf = FALLOC(n * stride);
         uint16_t *kb = (uint16_t *)talloc((size_t)(n * stride) * 2), *vb = (uint16_t *)talloc((size_t)(n * stride) * 2);
@@ -514,29 +518,40 @@ static void t_attention_cache(int bf16) {
         for (int64_t h = 0; h < nH; h++) {
             const int64_t kh = h / group;
             for (int64_t t = 0; t < T; t++) {
-                const int64_t keys = p0 + t + 1;
+                const int64_t keys = p0 + t + 1, first = window > 0 && keys > window ? keys - window : 0;
                 double mx = -INFINITY, z = 0;
-                for (int64_t j = 0; j < keys; j++) {
+                for (int64_t j = first; j < keys; j++) {
                     double a = 0;
                     for (int64_t d = 0; d < hd; d++) a += (double)q[t * qs + h * hd + d] * kd[j * stride + kh * hd + d];
                     s[j] = a * scale;
                     mx = s[j] > mx ? s[j] : mx;
                 }
-                for (int64_t j = 0; j < keys; j++) { s[j] = exp(s[j] - mx); z += s[j]; }
-                for (int64_t j = 0; j < keys; j++)
+                for (int64_t j = first; j < keys; j++) { s[j] = exp(s[j] - mx); z += s[j]; }
+                for (int64_t j = first; j < keys; j++)
                     for (int64_t d = 0; d < hd; d++) want[t * qs + h * hd + d] += s[j] / z * vd[j * stride + kh * hd + d];
             }
         }
         float *out = FALLOC(T * qs), *scratch = FALLOC(n);
         fill_const(out, T * qs, SENTINEL);
         char ctx[96];
-        snprintf(ctx, sizeof ctx, "T=%lld p0=%lld heads=%lld/%lld hd=%lld stride=%lld", (long long)T, (long long)p0,
-                 (long long)nH, (long long)nKV, (long long)hd, (long long)stride);
+        snprintf(ctx, sizeof ctx, "T=%lld p0=%lld heads=%lld/%lld hd=%lld stride=%lld window=%lld", (long long)T,
+                 (long long)p0, (long long)nH, (long long)nKV, (long long)hd, (long long)stride, (long long)window);
         // Heads [1, nH) first: head 0 must stay untouched; then head 0.
         for (int part = 0; part < 2; part++) {
             const int64_t h0 = part == 0 ? 1 : 0, h1 = part == 0 ? nH : 1;
             fill_nan(scratch, n);
-            if (bf16) lt_attention_causal_bf16(q, kb, vb, out, T, p0, nH, nKV, hd, stride, scale, h0, h1, scratch);
+            if (window > 0) {
+                // Row t sees cached rows [first, p0 + t]: the cache from `first` on, with p0 + t - first before it.
+                for (int64_t t = 0; t < T; t++) {
+                    const int64_t first = p0 + t + 1 > window ? p0 + t + 1 - window : 0, o = first * stride;
+                    if (bf16)
+                        lt_attention_causal_bf16(q + t * qs, kb + o, vb + o, out + t * qs, 1, p0 + t - first, nH, nKV, hd,
+                                                 stride, scale, h0, h1, scratch);
+                    else
+                        lt_attention_causal(q + t * qs, kf + o, vf + o, out + t * qs, 1, p0 + t - first, nH, nKV, hd, stride,
+                                            scale, h0, h1, scratch);
+                }
+            } else if (bf16) lt_attention_causal_bf16(q, kb, vb, out, T, p0, nH, nKV, hd, stride, scale, h0, h1, scratch);
             else lt_attention_causal(q, kf, vf, out, T, p0, nH, nKV, hd, stride, scale, h0, h1, scratch);
             if (part == 0)
                 for (int64_t t = 0; t < T; t++)
@@ -846,56 +861,103 @@ static void t_ltt_rmsnorm(void) {
     kend();
 }
 
-static void t_ltt_swiglu(void) {
+/// silu'(g) and the tanh GELU written as g * sigmoid(2z) (the same function, without the tanh form's
+/// cancellation for g << 0), with its derivative taken from the tanh form, so the kernels' identity
+/// is checked rather than assumed.
+static double silu_prime(double g) { return sigm(g) * (1 + g * (1 - sigm(g))); }
+static const double GELU_K = 0.79788456080286535588;  // sqrt(2/pi)
+static double gelu_tanh(double g) { return g / (1 + exp(-2 * GELU_K * (g + 0.044715 * g * g * g))); }
+static double gelu_tanh_prime(double g) {
+    const double t = tanh(GELU_K * (g + 0.044715 * g * g * g));
+    return 0.5 * (1 + t) + 0.5 * g * (1 - t * t) * GELU_K * (1 + 3 * 0.044715 * g * g);
+}
+
+typedef void (*gate_fwd_fn)(const float *, const float *, float *, int64_t);
+typedef void (*gate_bwd_fn)(const float *, const float *, const float *, float *, float *, int64_t);
+
+/// A gated activation out = act(g) * u and its backward against float64 (act and act'), with
+/// aliasing, per-element checks on moderate gates, and central differences of the float64 forward.
+static void t_gate(const char *fname, const char *bname, gate_fwd_fn fwd, gate_bwd_fn bwd, double (*act)(double),
+                   double (*act_prime)(double), float lim, double rel_fwd, double rel_bwd) {
     const int64_t ns[] = {777, 5, 16, 17, 64};
-    kbegin("ltt_swiglu_forward");
+    kbegin(fname);
     for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
         const int64_t n = ns[c];
-        float *g = FALLOC(n), *u = FALLOC(n), *o = FALLOC(n);
+        float *g = FALLOC(n), *u = FALLOC(n), *o = FALLOC(n), *g2 = FALLOC(n);
         double *want = DALLOC(n);
-        fill_gate(g, n, 9);
+        fill_gate(g, n, lim);
         fill(u, n, -1, 1);
-        for (int64_t i = 0; i < n; i++) want[i] = silu(g[i]) * u[i];
+        for (int64_t i = 0; i < n; i++) want[i] = act(g[i]) * u[i];
         fill_nan(o, n);
-        ltt_swiglu_forward(g, u, o, n);
+        fwd(g, u, o, n);
         char ctx[48];
         snprintf(ctx, sizeof ctx, "n=%lld", (long long)n);
-        close_rel(ctx, o, want, n, 1e-5, 0);
-        float *g2 = FALLOC(n);  // out aliasing g
-        memcpy(g2, g, (size_t)n * sizeof(float));
-        ltt_swiglu_forward(g2, u, g2, n);
+        close_rel(ctx, o, want, n, rel_fwd, 0);
+        // Element by element on moderate gates (the RMS floor above is set by the large ones).
+        for (int64_t i = 0; i < n && !k_failed; i++)
+            if (fabs(g[i]) <= lim && !(fabs(o[i] - want[i]) <= 20 * rel_fwd * fabs(want[i]) + 1e-37))
+                kfail("got %.9g want %.9g at %lld [n=%lld, gate %g, per element]", o[i], want[i], (long long)i,
+                      (long long)n, g[i]);
+        memcpy(g2, g, (size_t)n * sizeof(float));  // out aliasing g
+        fwd(g2, u, g2, n);
         snprintf(ctx, sizeof ctx, "n=%lld, out aliasing g", (long long)n);
-        close_rel(ctx, g2, want, n, 1e-5, 0);
+        close_rel(ctx, g2, want, n, rel_fwd, 0);
     }
     kend();
 
-    kbegin("ltt_swiglu_backward");
+    kbegin(bname);
     for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
         const int64_t n = ns[c];
         float *g = FALLOC(n), *u = FALLOC(n), *d = FALLOC(n), *dg = FALLOC(n), *du = FALLOC(n);
         double *dgr = DALLOC(n), *dur = DALLOC(n);
-        fill_gate(g, n, 9);
+        fill_gate(g, n, lim);
         fill(u, n, -1, 1);
         fill(d, n, -1, 1);
         for (int64_t i = 0; i < n; i++) {
-            const double s = sigm(g[i]);
-            dgr[i] = (double)d[i] * u[i] * s * (1 + g[i] * (1 - s));
-            dur[i] = (double)d[i] * g[i] * s;
+            dgr[i] = (double)d[i] * u[i] * act_prime(g[i]);
+            dur[i] = (double)d[i] * act(g[i]);
         }
         fill_nan(dg, n);
         fill_nan(du, n);
-        ltt_swiglu_backward(d, g, u, dg, du, n);
+        bwd(d, g, u, dg, du, n);
         char ctx[48];
         snprintf(ctx, sizeof ctx, "n=%lld dg", (long long)n);
-        close_rel(ctx, dg, dgr, n, 1e-4, 0);
+        close_rel(ctx, dg, dgr, n, rel_bwd, 0);
         snprintf(ctx, sizeof ctx, "n=%lld du", (long long)n);
-        close_rel(ctx, du, dur, n, 1e-4, 0);
+        close_rel(ctx, du, dur, n, rel_bwd, 0);
+        // Central differences of the float64 forward against the kernel's dg.
+        for (int64_t i = 0; i < n && i < 40 && !k_failed; i++) {
+            const double x = g[i], h = 1e-6 * fmax(1, fabs(x));
+            const double fd = (double)d[i] * u[i] * (act(x + h) - act(x - h)) / (2 * h);
+            if (!(fabs(dg[i] - fd) <= 1e-4 * fmax(fabs(fd), rms(dgr, n))))
+                kfail("got %.9g want %.9g at %lld [n=%lld dg vs central difference]", dg[i], fd, (long long)i, (long long)n);
+        }
         float *dd = FALLOC(n), *du2 = FALLOC(n);  // dg aliasing dout
         memcpy(dd, d, (size_t)n * sizeof(float));
-        ltt_swiglu_backward(dd, g, u, dd, du2, n);
+        bwd(dd, g, u, dd, du2, n);
         snprintf(ctx, sizeof ctx, "n=%lld, dg aliasing dout", (long long)n);
-        close_rel(ctx, dd, dgr, n, 1e-4, 0);
+        close_rel(ctx, dd, dgr, n, rel_bwd, 0);
     }
+    kend();
+}
+
+static void t_ltt_swiglu(void) {
+    t_gate("ltt_swiglu_forward", "ltt_swiglu_backward", ltt_swiglu_forward, ltt_swiglu_backward, silu, silu_prime, 9,
+           1e-5, 1e-4);
+}
+
+static void t_ltt_geglu(void) {
+    t_gate("ltt_geglu_forward", "ltt_geglu_backward", ltt_geglu_forward, ltt_geglu_backward, gelu_tanh, gelu_tanh_prime,
+           6, 1e-6, 1e-5);
+    kbegin("lt_geglu");  // the inference entry point is the training kernel
+    const int64_t n = 777;
+    float *g = FALLOC(n), *u = FALLOC(n), *o = FALLOC(n), *o2 = FALLOC(n);
+    fill_gate(g, n, 6);
+    fill(u, n, -1, 1);
+    fill_nan(o, n);
+    lt_geglu(g, u, o, n);
+    ltt_geglu_forward(g, u, o2, n);
+    same_f32("lt_geglu vs ltt_geglu_forward", o, o2, n);
     kend();
 }
 
@@ -1028,9 +1090,12 @@ static void seg_starts(const int32_t *seg, int64_t T, int64_t *st) {
 }
 
 static void t_ltt_attention(void) {
-    // T, nH, nKV, hd, segments (0 none, 1 three runs, 2 runs incl. length-1 ones)
-    const int64_t cfg[][5] = {{141, 6, 2, 32, 0}, {141, 6, 2, 64, 1}, {70, 4, 4, 64, 2}, {1, 2, 1, 64, 0},
-                              {65, 8, 2, 128, 1}, {33, 3, 1, 40, 2}};
+    // T, nH, nKV, hd, segments (0 none, 1 three runs, 2 runs incl. length-1 ones), window (0 none;
+    // Gemma 3's local layers see keys with t - j < window)
+    const int64_t cfg[][6] = {{141, 6, 2, 32, 0, 0}, {141, 6, 2, 64, 1, 0}, {70, 4, 4, 64, 2, 0}, {1, 2, 1, 64, 0, 0},
+                              {65, 8, 2, 128, 1, 0}, {33, 3, 1, 40, 2, 0}, {141, 4, 1, 32, 0, 17},
+                              {200, 4, 2, 64, 1, 64}, {70, 2, 1, 40, 2, 1}, {130, 2, 2, 16, 0, 65},
+                              {1, 2, 1, 64, 0, 3}, {97, 3, 1, 24, 1, 1000}};
     const int ncfg = (int)(sizeof cfg / sizeof cfg[0]);
     // Forward and backward share inputs and the references: both kernels in one pass per config.
     char fwd_fail[768] = "", bwd_fail[768] = "";
@@ -1050,6 +1115,9 @@ static void t_ltt_attention(void) {
         }
         int64_t *st = (int64_t *)talloc((size_t)T * 8);
         seg_starts(seg, T, st);
+        const int64_t window = cfg[c][5];
+        for (int64_t t = 0; t < T; t++)
+            if (window > 0 && t - window + 1 > st[t]) st[t] = t - window + 1;
         float *q = FALLOC(T * qs), *k = FALLOC(T * ks), *v = FALLOC(T * ks), *dout = FALLOC(T * qs);
         fill(q, T * qs, -2, 2);
         fill(k, T * ks, -2, 2);
@@ -1099,8 +1167,8 @@ static void t_ltt_attention(void) {
             }
         }
         char ctx[96];
-        snprintf(ctx, sizeof ctx, "T=%lld heads=%lld/%lld hd=%lld scale=%g %s", (long long)T, (long long)nH, (long long)nKV,
-                 (long long)hd, scale, seg ? "segments" : "no segments");
+        snprintf(ctx, sizeof ctx, "T=%lld heads=%lld/%lld hd=%lld scale=%g %s window=%lld", (long long)T, (long long)nH,
+                 (long long)nKV, (long long)hd, scale, seg ? "segments" : "no segments", (long long)window);
         // Forward in two head ranges (as threads split it), scratch poisoned.
         float *out = FALLOC(T * qs), *lse = FALLOC(nH * T);
         const int64_t fs = ltt_attention_forward_scratch_floats(hd);
@@ -1109,9 +1177,9 @@ static void t_ltt_attention(void) {
         fill_nan(lse, nH * T);
         const int64_t hs = nH > 1 ? 1 : nH;
         fill_nan(scr, fs);
-        ltt_attention_forward(q, k, v, out, lse, T, nH, nKV, hd, scale, 0, hs, scr, seg);
+        ltt_attention_forward(q, k, v, out, lse, T, nH, nKV, hd, scale, 0, hs, scr, seg, window);
         fill_nan(scr, fs);
-        if (hs < nH) ltt_attention_forward(q, k, v, out, lse, T, nH, nKV, hd, scale, hs, nH, scr, seg);
+        if (hs < nH) ltt_attention_forward(q, k, v, out, lse, T, nH, nKV, hd, scale, hs, nH, scr, seg, window);
         char c2[192];
         snprintf(c2, sizeof c2, "%s: out", ctx);
         close_rel(c2, out, outr, T * qs, 1e-5, 0);
@@ -1130,9 +1198,9 @@ static void t_ltt_attention(void) {
         fill_nan(dv, T * ks);
         const int64_t kvs = nKV > 1 ? 1 : nKV;
         fill_nan(bscr, bs);
-        ltt_attention_backward(q, k, v, out, dout, lse, dq, dk, dv, T, nH, nKV, hd, scale, 0, kvs, bscr, seg);
+        ltt_attention_backward(q, k, v, out, dout, lse, dq, dk, dv, T, nH, nKV, hd, scale, 0, kvs, bscr, seg, window);
         fill_nan(bscr, bs);
-        if (kvs < nKV) ltt_attention_backward(q, k, v, out, dout, lse, dq, dk, dv, T, nH, nKV, hd, scale, kvs, nKV, bscr, seg);
+        if (kvs < nKV) ltt_attention_backward(q, k, v, out, dout, lse, dq, dk, dv, T, nH, nKV, hd, scale, kvs, nKV, bscr, seg, window);
         snprintf(c2, sizeof c2, "%s: dq", ctx);
         close_rel(c2, dq, dqr, T * qs, 1e-4, fmax(rms(dqr, T * qs), 1e-2 * rms(dqm, T * qs)));
         snprintf(c2, sizeof c2, "%s: dk", ctx);
@@ -1521,6 +1589,7 @@ int main(void) {
         t_sgemm();
         t_ltt_rmsnorm();
         t_ltt_swiglu();
+        t_ltt_geglu();
         t_ltt_rope();
         t_ltt_cross_entropy();
         t_ltt_attention();

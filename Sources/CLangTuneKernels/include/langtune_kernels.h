@@ -150,6 +150,11 @@ int lt_matvec_q8_0_int8(const void *W, const uint8_t *qx, const float *dx, float
 /// Causal grouped-query attention for T new queries at positions p0..p0+T-1.
 /// q: [T, nHeads*hd]; k, v caches: [>= p0+T, nKV*hd] (row stride kvStride floats);
 /// out: [T, nHeads*hd]. Heads [h0, h1) only. `scratch` holds p0+T floats.
+/// A sliding window (Gemma 3's local layers: query at position p sees keys with p - j < window)
+/// needs no parameter: attend one query row at a time from the window's first row,
+///   first = max(0, p0 + t + 1 - window):  lt_attention_causal(q + t*nHeads*hd, k + first*kvStride,
+///   v + first*kvStride, out + t*nHeads*hd, 1, p0 + t - first, ...)
+/// (the kernel works a query row at a time anyway, so this costs nothing; tested in kernel_tests.c).
 void lt_attention_causal(const float *q, const float *k, const float *v, float *out,
                          int64_t T, int64_t p0, int64_t nHeads, int64_t nKV, int64_t hd,
                          int64_t kvStride, float scale, int64_t h0, int64_t h1, float *scratch);
@@ -165,5 +170,7 @@ float lt_dot_f32(const float *a, const float *b, int64_t n);
 void lt_rmsnorm(const float *x, const float *w, float *y, int64_t n, float eps);
 /// out[i] = silu(g[i]) * u[i]
 void lt_swiglu(const float *g, const float *u, float *out, int64_t n);
+/// out[i] = gelu_tanh(g[i]) * u[i] (Gemma's MLP gate): ltt_geglu_forward on every tier.
+void lt_geglu(const float *g, const float *u, float *out, int64_t n);
 
 #endif

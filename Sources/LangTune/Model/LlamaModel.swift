@@ -196,7 +196,7 @@ public final class LlamaModel: @unchecked Sendable {
                     for head in s..<e {
                         ltt_attention_forward(q.pointer, kNew.pointer, vNew.pointer, att.pointer, flash.lse.pointer, Int64(T),
                                               Int64(nH), Int64(nKV), Int64(hd), scale, Int64(head), Int64(head + 1),
-                                              flash.scratch.pointer + head * flash.per, nil)
+                                              flash.scratch.pointer + head * flash.per, nil, 0)
                     }
                 }
             } else {
