@@ -257,13 +257,18 @@ static void run_rows_split(const char *ctx, rows_fn fn, void *c, float *y, int64
     fn(c, y, rows - 1, rows);
 }
 
-typedef struct { const void *W; const float *x, *xs; int64_t cols; int type; } mv_ctx;  // type 0 f32, 1 q4_0, 2 q4_1, 3 q8_0
+// type 0 f32, 1 q4_0, 2 q4_1, 3 q8_0, 4 q4_K, 5 q5_K, 6 q6_K, 7 q5_0
+typedef struct { const void *W; const float *x, *xs; int64_t cols; int type; } mv_ctx;
 static void mv_call(void *cv, float *y, int64_t r0, int64_t r1) {
     const mv_ctx *c = (const mv_ctx *)cv;
     switch (c->type) {
     case 0: lt_matvec_f32((const float *)c->W, c->x, y, c->cols, r0, r1); break;
     case 1: lt_matvec_q4_0(c->W, c->x, c->xs, y, c->cols, r0, r1); break;
     case 2: lt_matvec_q4_1(c->W, c->x, c->xs, y, c->cols, r0, r1); break;
+    case 4: lt_matvec_q4_k(c->W, c->x, c->xs, y, c->cols, r0, r1); break;
+    case 5: lt_matvec_q5_k(c->W, c->x, c->xs, y, c->cols, r0, r1); break;
+    case 6: lt_matvec_q6_k(c->W, c->x, y, c->cols, r0, r1); break;
+    case 7: lt_matvec_q5_0(c->W, c->x, y, c->cols, r0, r1); break;
     default: lt_matvec_q8_0(c->W, c->x, y, c->cols, r0, r1); break;
     }
 }
@@ -373,6 +378,124 @@ static void t_dequant(int type) {
             memcpy(&wb, &want, 4);
             if (gb != wb) kfail("got %.9g want %.9g at %lld [bits differ]", y[b * 32 + j], want, (long long)(b * 32 + j));
         }
+    }
+    kend();
+}
+
+// ---------------------------------------------------------------- K-quants and Q5_0
+// Test ids: 4 Q4_K, 5 Q5_K, 6 Q6_K, 7 Q5_0.
+static const char *const kq_names[] = {"Q4_K", "Q5_K", "Q6_K", "Q5_0"};
+static int kq_bytes(int t) { return t == 4 ? 144 : t == 5 ? 176 : t == 6 ? 210 : 22; }
+static int kq_elems(int t) { return t == 7 ? 32 : 256; }
+static float f16_at(const uint8_t *p) { return lt_f16_to_f32(get16(p)); }
+
+/// Element e of a block straight from ggml's layout, written independently of kquants.h: `bits`
+/// is ggml's float32 value (each product rounded before the subtraction), `comp` the sum of the
+/// magnitudes of its two terms (the error scale of products that split them).
+static void kq_ref_elem(int t, const uint8_t *blk, int e, float *bits, double *comp) {
+    if (t == 7) {
+        const uint32_t qh = (uint32_t)blk[2] | (uint32_t)blk[3] << 8 | (uint32_t)blk[4] << 16 | (uint32_t)blk[5] << 24;
+        const uint8_t byte = blk[6 + (e & 15)];
+        const int q = ((e < 16 ? byte & 15 : byte >> 4) | (int)((qh >> e) & 1) << 4) - 16;
+        const volatile float p = (float)q * f16_at(blk);
+        *bits = p;
+        *comp = fabs((double)p);
+    } else if (t == 6) {
+        const int h = e / 128, k = (e % 128) / 32, l = e % 32;
+        const uint8_t ql = blk[64 * h + l + (k & 1) * 32];
+        const int q = ((k < 2 ? ql & 15 : ql >> 4) | ((blk[128 + 32 * h + l] >> (2 * k)) & 3) << 4) - 32;
+        const volatile float s = f16_at(blk + 208) * (float)(int8_t)blk[192 + e / 16];
+        const volatile float p = s * (float)q;
+        *bits = p;
+        *comp = fabs((double)p);
+    } else {
+        const int sub = e / 32, l = e % 32;
+        const uint8_t *s = blk + 4, byte = blk[(t == 5 ? 48 : 16) + 32 * (e / 64) + l];
+        int q = sub & 1 ? byte >> 4 : byte & 15;
+        if (t == 5) q += 16 * ((blk[16 + l] >> sub) & 1);
+        const int sc = sub < 4 ? s[sub] & 63 : (s[sub + 4] & 15) | (s[sub - 4] >> 6) << 4;
+        const int m = sub < 4 ? s[sub + 4] & 63 : (s[sub + 4] >> 4) | (s[sub] >> 6) << 4;
+        const volatile float ds = f16_at(blk) * (float)sc, dm = f16_at(blk + 2) * (float)m;
+        const volatile float p = ds * (float)q;
+        *bits = p - dm;
+        *comp = fabs((double)p) + fabs((double)dm);
+    }
+}
+
+/// Random blocks: random bytes, then finite f16 scales (and minimum scales) in place.
+static uint8_t *kq_random(int t, int64_t blocks) {
+    const int bs = kq_bytes(t);
+    uint8_t *w = (uint8_t *)talloc((size_t)(blocks * bs));
+    for (int64_t i = 0; i < blocks * bs; i++) w[i] = (uint8_t)rnd_u64();
+    for (int64_t b = 0; b < blocks; b++) {
+        uint8_t *blk = w + b * bs;
+        const uint16_t d = f16_bits((float)(rnd_unit() * 0.05 + 0.0005)), dmin = f16_bits((float)(rnd_unit() * 0.05));
+        if (t == 6) put16(blk + 208, d);
+        else put16(blk, d);
+        if (t == 4 || t == 5) put16(blk + 2, dmin);
+    }
+    return w;
+}
+
+/// Decoding bit for bit against the reference, on every tier; Q5_0 in runs that are not multiples of
+/// the 8 blocks it unpacks at a time.
+static void t_kq_dequant(int t) {
+    static const char *const names[] = {"lt_dequantize_q4_k", "lt_dequantize_q5_k", "lt_dequantize_q6_k", "lt_dequantize_q5_0"};
+    kbegin(names[t - 4]);
+    const int64_t counts[] = {1, 5, 37};
+    for (size_t c = 0; c < 3 && !k_failed; c++) {
+        const int64_t blocks = counts[c], n = blocks * kq_elems(t);
+        const uint8_t *W = kq_random(t, blocks);
+        float *y = FALLOC(n + 1);
+        fill_nan(y, n);
+        y[n] = SENTINEL;
+        if (t == 4) lt_dequantize_q4_k(W, y, blocks);
+        else if (t == 5) lt_dequantize_q5_k(W, y, blocks);
+        else if (t == 6) lt_dequantize_q6_k(W, y, blocks);
+        else lt_dequantize_q5_0(W, y, blocks);
+        for (int64_t i = 0; i < n; i++) {
+            float want;
+            double comp;
+            kq_ref_elem(t, W + (i / kq_elems(t)) * kq_bytes(t), (int)(i % kq_elems(t)), &want, &comp);
+            if (bits_of(y[i]) != bits_of(want)) {
+                kfail("got %.9g want %.9g at %lld [%s, %lld blocks: bits differ]", y[i], want, (long long)i, kq_names[t - 4],
+                      (long long)blocks);
+                break;
+            }
+        }
+        if (y[n] != SENTINEL) kfail("got %.9g want %.9g at %lld [written past the last block]", y[n], SENTINEL, (long long)n);
+    }
+    kend();
+}
+
+static void t_kq_matvec(int t) {
+    static const char *const names[] = {"lt_matvec_q4_k", "lt_matvec_q5_k", "lt_matvec_q6_k", "lt_matvec_q5_0"};
+    kbegin(names[t - 4]);
+    const int64_t kshapes[][2] = {{7, 256}, {13, 1024}, {5, 2048}, {37, 512}};
+    const int64_t qshapes[][2] = {{9, 640}, {6, 32}, {13, 288}, {5, 256}, {4, 2048}};
+    const int ns = t == 7 ? 5 : 4;
+    for (int s = 0; s < ns; s++) {
+        const int64_t rows = t == 7 ? qshapes[s][0] : kshapes[s][0], cols = t == 7 ? qshapes[s][1] : kshapes[s][1];
+        const int64_t per = kq_elems(t), nb = cols / per;
+        const uint8_t *W = kq_random(t, rows * nb);
+        float *x = FALLOC(cols), *xs = FALLOC(cols / 32), *y = FALLOC(rows);
+        double *want = DALLOC(rows), *mag = DALLOC(rows);
+        fill(x, cols, -1, 1);
+        lt_block_sums(x, xs, cols);
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t j = 0; j < cols; j++) {
+                float w;
+                double comp;
+                kq_ref_elem(t, W + (r * nb + j / per) * kq_bytes(t), (int)(j % per), &w, &comp);
+                want[r] += (double)w * x[j];
+                mag[r] += comp * fabs(x[j]);
+            }
+        char ctx[64];
+        snprintf(ctx, sizeof ctx, "%s %lldx%lld", kq_names[t - 4], (long long)rows, (long long)cols);
+        mv_ctx c = {W, x, xs, cols, t};
+        run_rows_split(ctx, mv_call, &c, y, rows);
+        // Float32 sums of `cols` products: a few ulps of the sum of the magnitudes of the terms.
+        close_mag(ctx, y, want, mag, rows, 4e-6);
     }
     kend();
 }
@@ -1578,6 +1701,8 @@ int main(void) {
         t_matvec_f32();
         for (int type = 1; type <= 3; type++) t_matvec_q(type);
         for (int type = 1; type <= 3; type++) t_dequant(type);
+        for (int type = 4; type <= 7; type++) t_kq_dequant(type);
+        for (int type = 4; type <= 7; type++) t_kq_matvec(type);
         t_block_sums();
         t_int8();
         t_attention_cache(0);

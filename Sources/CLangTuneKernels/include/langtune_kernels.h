@@ -124,11 +124,24 @@ void lt_matvec_q4_0(const void *W, const float *x, const float *xsum, float *y, 
 void lt_matvec_q4_1(const void *W, const float *x, const float *xsum, float *y, int64_t cols, int64_t r0, int64_t r1);
 void lt_matvec_q8_0(const void *W, const float *x, float *y, int64_t cols, int64_t r0, int64_t r1);
 void lt_block_sums(const float *x, float *xsum, int64_t n);
+/// GGUF K-quant blocks (Q4_K, Q5_K, Q6_K: super-blocks of 256, `cols` a multiple of 256) and Q5_0
+/// (blocks of 32; the fallback type of a Q4_K_M file for rows that are not whole super-blocks), read
+/// directly; Q4_K and Q5_K also take the block sums of x (lt_block_sums, per 32).
+void lt_matvec_q4_k(const void *W, const float *x, const float *xsum, float *y, int64_t cols, int64_t r0, int64_t r1);
+void lt_matvec_q5_k(const void *W, const float *x, const float *xsum, float *y, int64_t cols, int64_t r0, int64_t r1);
+void lt_matvec_q6_k(const void *W, const float *x, float *y, int64_t cols, int64_t r0, int64_t r1);
+void lt_matvec_q5_0(const void *W, const float *x, float *y, int64_t cols, int64_t r0, int64_t r1);
 
 /// Q4_1 (has_min 1) or Q4_0 blocks to float32, `blocks` blocks of 32, bit for bit as ggml dequantizes them.
 void lt_dequantize_q4(const void *src, float *dst, int64_t blocks, int has_min);
 /// Q8_0 blocks to float32, bit for bit as ggml.
 void lt_dequantize_q8_0(const void *src, float *dst, int64_t blocks);
+/// Q4_K / Q5_K / Q6_K super-blocks (256 elements each) and Q5_0 blocks (32) to float32, bit for bit as
+/// ggml and gguf-py dequantize them, on every tier.
+void lt_dequantize_q4_k(const void *src, float *dst, int64_t blocks);
+void lt_dequantize_q5_k(const void *src, float *dst, int64_t blocks);
+void lt_dequantize_q6_k(const void *src, float *dst, int64_t blocks);
+void lt_dequantize_q5_0(const void *src, float *dst, int64_t blocks);
 
 // --- the same against an int8-quantized input (AVX512-VNNI; `--dtype bf16` only) ----------------
 /// 1 when the CPU has AVX512-VNNI (and AVX-512BW, F16C) and SIMD is enabled.
