@@ -231,3 +231,8 @@ void lt_swiglu(const float *g, const float *u, float *out, int64_t n) {
     if (lt_isa() != LT_ISA_PORTABLE) { ltt_swiglu_forward(g, u, out, n); return; }
     for (int64_t i = 0; i < n; i++) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
+
+void lt_geglu(const float *g, const float *u, float *out, int64_t n) {
+    // One formula for inference and training: the training kernel has every tier's body.
+    ltt_geglu_forward(g, u, out, n);
+}

@@ -1,7 +1,8 @@
-// Q4_0 / Q4_1 / Q8_0 blocks to float32, ggml's arithmetic operation for operation (a multiply, then an
+// Q4_0 / Q4_1 / Q8_0, Q5_0 and the K-quants Q4_K / Q5_K / Q6_K to float32, ggml's arithmetic operation for operation (a multiply, then an
 // add: no fused multiply-add), so every tier gives ggml's bits. QLoRA on a GGUF's own blocks decodes
 // tiles of the frozen base in every product, forward and backward; this is that decoding.
 #include "langtune_kernels.h"
+#include "kquants.h"
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -9,9 +10,12 @@
 
 static inline uint16_t rd16d(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 
-// Portable bodies; the compiler must not fuse q·d + m (contract off), or results would differ from ggml's.
+// The compiler must not fuse q·d + m (contract off), or results would differ from ggml's: clang fuses
+// within an expression by default, GCC (the ARM64 cross build) across statements.
 #ifdef __clang__
 #pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
 #endif
 static void q4_port(const uint8_t *src, float *dst, int64_t blocks, int has_min) {
     const int bs = has_min ? 20 : 18, qoff = has_min ? 4 : 2;
@@ -89,3 +93,26 @@ void lt_dequantize_q8_0(const void *src, float *dst, int64_t blocks) {
 #endif
     q8_port((const uint8_t *)src, dst, blocks);
 }
+
+// K-quants and Q5_0 through the shared unpacking (kquants.h): value = scale * q - min, a multiply
+// rounded before the subtraction (contract off above), as ggml and gguf-py compute it. Plain C on
+// every tier: the loops vectorize without changing a bit (no fused operations, no reassociation).
+static void kq_dequantize(int type, const uint8_t *src, float *dst, int64_t blocks) {
+    int8_t q[256];
+    float scale[16], min[8];
+    const int64_t bs = kq_block_bytes(type), per = kq_block_elems(type);
+    for (int64_t b = 0; b < blocks;) {
+        const int n = kq_unpack(type, src + b * bs, blocks - b, q, scale, min);
+        float *y = dst + b * per;
+        for (int g = 0; g < n / 16; g++) {
+            const float s = scale[g], m = min[g / 2];
+            for (int l = 0; l < 16; l++) y[16 * g + l] = s * (float)q[16 * g + l] - m;
+        }
+        b += n / per;
+    }
+}
+
+void lt_dequantize_q4_k(const void *src, float *dst, int64_t blocks) { kq_dequantize(KQ_Q4_K, src, dst, blocks); }
+void lt_dequantize_q5_k(const void *src, float *dst, int64_t blocks) { kq_dequantize(KQ_Q5_K, src, dst, blocks); }
+void lt_dequantize_q6_k(const void *src, float *dst, int64_t blocks) { kq_dequantize(KQ_Q6_K, src, dst, blocks); }
+void lt_dequantize_q5_0(const void *src, float *dst, int64_t blocks) { kq_dequantize(KQ_Q5_0, src, dst, blocks); }

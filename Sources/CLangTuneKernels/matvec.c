@@ -4,6 +4,7 @@
 // u8 qs[16]}, Q8_0 {f16 d; i8 qs[32]}; low nibble = element j, high = j+16.
 #include "langtune_kernels.h"
 #include "train_simd.h"
+#include "kquants.h"
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -345,4 +346,142 @@ void lt_matvec_q8_0(const void *W, const float *x, float *y, int64_t cols, int64
     }
 #endif
     for (int64_t r = r0; r < r1; r++) y[r] = row_q8_portable(base + r * rowBytes, x, nb);
+}
+
+// ---------------------------------------------------------------- K-quants and Q5_0
+// A Q4_K_M GGUF holds Q4_K and Q6_K (and Q5_0 for rows that are not whole 256-element super-blocks;
+// Q5_K for Q5_K_M files). Each row is unpacked a super-block (or 8 Q5_0 blocks) at a time into int8
+// quants and per-16 float scales (kquants.h: the same unpacking as the decoding), then one dot
+// product per tier takes 16 elements per scale. The minimums of Q4_K / Q5_K come out of the dot:
+//   sum_e (scale q_e - min) x_e = sum_g scale_g (q . x)_g - sum_j min_j xsum_j,
+// with xsum the sums of x over blocks of 32 (lt_block_sums), as the Q4_1 kernel does.
+typedef float (*kq_dot_fn)(const int8_t *q, const float *scale, const float *x, int groups);
+
+static float kq_dot_port(const int8_t *q, const float *scale, const float *x, int groups) {
+    float acc = 0;
+    for (int g = 0; g < groups; g++) {
+        const int8_t *qg = q + 16 * g;
+        const float *xg = x + 16 * g;
+        float s[4] = {0, 0, 0, 0};
+        for (int l = 0; l < 16; l += 4)
+            for (int k = 0; k < 4; k++) s[k] += (float)qg[l + k] * xg[l + k];
+        acc += scale[g] * ((s[0] + s[1]) + (s[2] + s[3]));
+    }
+    return acc;
+}
+
+#if defined(__x86_64__)
+// Groups come in pairs (16 per super-block, 2 per Q5_0 block): two accumulators, one per group of a
+// pair, so consecutive groups' FMAs do not wait on each other.
+static inline LTT_AVX512 __m512 kq_group_512(const int8_t *q, const float *x) {
+    const __m512 w = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)q)));
+    return _mm512_mul_ps(w, _mm512_loadu_ps(x));
+}
+
+static inline LTT_AVX512 float kq_dot_512(const int8_t *q, const float *scale, const float *x, int groups) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    for (int g = 0; g < groups; g += 2) {
+        a0 = _mm512_fmadd_ps(_mm512_set1_ps(scale[g]), kq_group_512(q + 16 * g, x + 16 * g), a0);
+        a1 = _mm512_fmadd_ps(_mm512_set1_ps(scale[g + 1]), kq_group_512(q + 16 * g + 16, x + 16 * g + 16), a1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+static inline LTT_AVX2 __m256 kq_group_256(const int8_t *q, const float *x) {
+    const __m128i v = _mm_loadu_si128((const __m128i *)q);
+    const __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)), _mm256_loadu_ps(x));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(v, 8))), _mm256_loadu_ps(x + 8), t);
+}
+
+static inline LTT_AVX2 float kq_dot_256(const int8_t *q, const float *scale, const float *x, int groups) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (int g = 0; g < groups; g += 2) {
+        a0 = _mm256_fmadd_ps(_mm256_set1_ps(scale[g]), kq_group_256(q + 16 * g, x + 16 * g), a0);
+        a1 = _mm256_fmadd_ps(_mm256_set1_ps(scale[g + 1]), kq_group_256(q + 16 * g + 16, x + 16 * g + 16), a1);
+    }
+    return ltt_hsum256(_mm256_add_ps(a0, a1));
+}
+#endif
+
+#if defined(__aarch64__)
+static inline float32x4_t kq_group_neon(const int8_t *q, const float *x) {
+    const int8x16_t v = vld1q_s8(q);
+    return fma16_neon(vdupq_n_f32(0), vmovl_s8(vget_low_s8(v)), vmovl_s8(vget_high_s8(v)), x);
+}
+
+static float kq_dot_neon(const int8_t *q, const float *scale, const float *x, int groups) {
+    float32x4_t a0 = vdupq_n_f32(0), a1 = vdupq_n_f32(0);
+    for (int g = 0; g < groups; g += 2) {
+        a0 = vfmaq_n_f32(a0, kq_group_neon(q + 16 * g, x + 16 * g), scale[g]);
+        a1 = vfmaq_n_f32(a1, kq_group_neon(q + 16 * g + 16, x + 16 * g + 16), scale[g + 1]);
+    }
+    return vaddvq_f32(vaddq_f32(a0, a1));
+}
+#endif
+
+// Rows [r0, r1) of a `type` matrix (kquants.h ids) with `cols` columns, whole blocks.
+LTT_BODY void kq_rows_body(int type, const uint8_t *W, const float *x, const float *xsum, float *y, int64_t cols,
+                           int64_t r0, int64_t r1, kq_dot_fn dot) {
+    const int64_t per = kq_block_elems(type), bs = kq_block_bytes(type), nb = cols / per, rowBytes = nb * bs;
+    const int has_min = type == KQ_Q4_K || type == KQ_Q5_K;
+    int8_t q[256] __attribute__((aligned(64)));
+    float scale[16], min[8];
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = W + r * rowBytes;
+        float acc = 0, macc = 0;
+        for (int64_t b = 0; b < nb;) {
+            const int n = kq_unpack(type, row + b * bs, nb - b, q, scale, min);
+            const int64_t e0 = b * per;
+            acc += dot(q, scale, x + e0, n / 16);
+            if (has_min)
+                for (int j = 0; j < 8; j++) macc += min[j] * xsum[e0 / 32 + j];
+            b += n / per;
+        }
+        y[r] = acc - macc;
+    }
+}
+
+// The body once per block type (a constant `type` folds the unpacking's branches away).
+LTT_BODY void kq_rows_typed(int type, const uint8_t *W, const float *x, const float *xsum, float *y, int64_t cols,
+                            int64_t r0, int64_t r1, kq_dot_fn dot) {
+    switch (type) {
+    case KQ_Q4_K: kq_rows_body(KQ_Q4_K, W, x, xsum, y, cols, r0, r1, dot); break;
+    case KQ_Q5_K: kq_rows_body(KQ_Q5_K, W, x, xsum, y, cols, r0, r1, dot); break;
+    case KQ_Q6_K: kq_rows_body(KQ_Q6_K, W, x, xsum, y, cols, r0, r1, dot); break;
+    default: kq_rows_body(KQ_Q5_0, W, x, xsum, y, cols, r0, r1, dot); break;
+    }
+}
+
+static void kq_rows_port(int type, const uint8_t *W, const float *x, const float *xsum, float *y, int64_t cols, int64_t r0,
+                         int64_t r1) {
+    kq_rows_typed(type, W, x, xsum, y, cols, r0, r1, kq_dot_port);
+}
+#if defined(__x86_64__)
+LTT_AVX512 static void kq_rows_512(int type, const uint8_t *W, const float *x, const float *xsum, float *y, int64_t cols,
+                                   int64_t r0, int64_t r1) {
+    kq_rows_typed(type, W, x, xsum, y, cols, r0, r1, kq_dot_512);
+}
+LTT_AVX2 static void kq_rows_256(int type, const uint8_t *W, const float *x, const float *xsum, float *y, int64_t cols,
+                                 int64_t r0, int64_t r1) {
+    kq_rows_typed(type, W, x, xsum, y, cols, r0, r1, kq_dot_256);
+}
+#endif
+#if defined(__aarch64__)
+static void kq_rows_neon(int type, const uint8_t *W, const float *x, const float *xsum, float *y, int64_t cols, int64_t r0,
+                         int64_t r1) {
+    kq_rows_typed(type, W, x, xsum, y, cols, r0, r1, kq_dot_neon);
+}
+#endif
+
+void lt_matvec_q4_k(const void *W, const float *x, const float *xsum, float *y, int64_t cols, int64_t r0, int64_t r1) {
+    LTT_CALL(kq_rows, KQ_Q4_K, (const uint8_t *)W, x, xsum, y, cols, r0, r1);
+}
+void lt_matvec_q5_k(const void *W, const float *x, const float *xsum, float *y, int64_t cols, int64_t r0, int64_t r1) {
+    LTT_CALL(kq_rows, KQ_Q5_K, (const uint8_t *)W, x, xsum, y, cols, r0, r1);
+}
+void lt_matvec_q6_k(const void *W, const float *x, float *y, int64_t cols, int64_t r0, int64_t r1) {
+    LTT_CALL(kq_rows, KQ_Q6_K, (const uint8_t *)W, x, NULL, y, cols, r0, r1);
+}
+void lt_matvec_q5_0(const void *W, const float *x, float *y, int64_t cols, int64_t r0, int64_t r1) {
+    LTT_CALL(kq_rows, KQ_Q5_0, (const uint8_t *)W, x, NULL, y, cols, r0, r1);
 }

@@ -60,6 +60,12 @@ static inline LTT_AVX2 __m256 ltt_exp256(__m256 x) {
     return _mm256_blendv_ps(y, _mm256_set1_ps(NAN), nan);
 }
 
+// 1 / (1 + exp(-x)), as ltt_sigmoid512.
+static inline LTT_AVX2 __m256 ltt_sigmoid256(__m256 x) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    return _mm256_div_ps(one, _mm256_add_ps(one, ltt_exp256(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+
 static inline LTT_AVX2 float ltt_dot_256(const float *a, const float *b, int64_t n) {
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
     int64_t i = 0;

@@ -36,6 +36,12 @@ static inline float32x4_t ltt_exp_neon(float32x4_t x) {
     return vbslq_f32(isnum, y, vdupq_n_f32(NAN));
 }
 
+// 1 / (1 + exp(-x)), as ltt_sigmoid512.
+static inline float32x4_t ltt_sigmoid_neon(float32x4_t x) {
+    const float32x4_t one = vdupq_n_f32(1.0f);
+    return vdivq_f32(one, vaddq_f32(one, ltt_exp_neon(vnegq_f32(x))));
+}
+
 static inline float ltt_dot_neon(const float *a, const float *b, int64_t n) {
     float32x4_t s0 = vdupq_n_f32(0), s1 = vdupq_n_f32(0), s2 = vdupq_n_f32(0), s3 = vdupq_n_f32(0);
     int64_t i = 0;

@@ -9,9 +9,13 @@
 //   p_tj = exp(s_tj - lse_t),  dp_tj = dout_t . v_j,  ds_tj = p_tj (dp_tj - D_t)
 //   dv_j += p_tj dout_t,  dk_j += scale ds_tj q_t,  dq_t += scale ds_tj k_j
 //
-// Visibility: key j is visible to query t when st(t) <= j <= t, where st(t)
-// is the first position of t's segment (0 without segments). Segment runs are
-// contiguous, so st is non-decreasing in t.
+// Visibility: key j is visible to query t when lo(t) <= j <= t, with
+// lo(t) = max(st(t), t - window + 1) (window > 0; no window term when 0), where
+// st(t) is the first position of t's segment (0 without segments). Segment runs
+// are contiguous, so lo is non-decreasing in t: a tile's first query has the
+// lowest bound, and a key block past the bound of one query is past that of
+// every later one. The window is transformers' sliding_window_overlay
+// (kv_idx > q_idx - window: t - j < window), Gemma 3's local layers.
 #include "train_simd.h"
 
 #define ATT_BQF 64  // queries per tile, forward
@@ -28,6 +32,11 @@ typedef float (*expsum_fn)(float *, float, int64_t);
 
 static inline int64_t att_min(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t att_max(int64_t a, int64_t b) { return a > b ? a : b; }
+
+// lo(t) above from the segment start st(t).
+static inline int64_t att_lo(int64_t st, int64_t t, int64_t window) {
+    return window > 0 ? att_max(st, t - window + 1) : st;
+}
 
 static void combine_port(float *Y, int64_t ldy, int64_t ny, const float *C, int64_t crs,
                          int64_t ccs, const float *X, int64_t ldx, int64_t m, int64_t n) {
@@ -259,8 +268,8 @@ typedef void (*expdiff_fn)(float *, const float *, int64_t);
 // tile instead of K once per (tile, key block).
 LTT_BODY void attn_fwd_body(const float *q, const float *k, const float *v, float *out, float *lse,
                             int64_t T, int64_t nH, int64_t nKV, int64_t hd, float scale, int64_t h0,
-                            int64_t h1, float *scratch, const int32_t *seg, combine_fn combine,
-                            expdiff_fn expdiff) {
+                            int64_t h1, float *scratch, const int32_t *seg, int64_t window,
+                            combine_fn combine, expdiff_fn expdiff) {
     const int64_t group = nH / nKV, qs = nH * hd, ks = nKV * hd;
     float *Qt = scratch, *St = Qt + hd * ATT_BQF;
     float mrow[ATT_BQF], lrow[ATT_BQF], mnew[ATT_BQF], sub[ATT_BQF], alpha[ATT_BQF];
@@ -276,8 +285,8 @@ LTT_BODY void attn_fwd_body(const float *q, const float *k, const float *v, floa
             for (int64_t r = 0; r < ATT_BQF; r++) {
                 const int64_t t = t0 + r;
                 if (r < nq && seg && t > 0 && seg[t] != seg[t - 1]) st = t;
-                // Padding rows (r >= nq) see nothing: st beyond any key.
-                strow[r] = r < nq ? st : INT64_MAX;
+                // Padding rows (r >= nq) see nothing: a bound beyond any key.
+                strow[r] = r < nq ? att_lo(st, t, window) : INT64_MAX;
                 trow[r] = t;
                 mrow[r] = -INFINITY;
                 lrow[r] = 0.f;
@@ -294,8 +303,9 @@ LTT_BODY void attn_fwd_body(const float *q, const float *k, const float *v, floa
                 const int64_t nk = att_min(ATT_BK, tl + 1 - j0);
                 memset(St, 0, (size_t)(nk * ATT_BQF) * sizeof(float));
                 combine(St, ATT_BQF, nk, kg + j0 * ks, ks, 1, Qt, ATT_BQF, hd, ATT_BQF);
-                // Mask (only blocks that reach the diagonal or a segment start,
-                // or when the tile has padding rows) and the block's row maxima.
+                // Mask (only blocks that reach the diagonal, a segment start or
+                // a window's edge, or when the tile has padding rows) and the
+                // block's row maxima.
                 const int full = j0 + nk - 1 <= t0 && strow[nq - 1] <= j0 && nq == ATT_BQF;
                 for (int64_t r = 0; r < ATT_BQF; r++) mnew[r] = mrow[r];
                 for (int64_t j = 0; j < nk; j++) {
@@ -345,7 +355,7 @@ LTT_BODY void attn_bwd_body(const float *q, const float *k, const float *v, cons
                             const float *dout, const float *lse, float *dq, float *dk, float *dv,
                             int64_t T, int64_t nH, int64_t nKV, int64_t hd, float scale,
                             int64_t kv0, int64_t kv1, float *scratch, const int32_t *seg,
-                            combine_fn combine, dot_fn dot, expsum_fn expsum) {
+                            int64_t window, combine_fn combine, dot_fn dot, expsum_fn expsum) {
     const int64_t group = nH / nKV, qs = nH * hd, ks = nKV * hd;
     float *Dall = scratch, *kt = Dall + group * T, *vt = kt + hd * ATT_BK;
     float *P = vt + hd * ATT_BK, *dS = P + ATT_BQB * ATT_BK;
@@ -372,14 +382,15 @@ LTT_BODY void attn_bwd_body(const float *q, const float *k, const float *v, cons
             for (int64_t hh = 0; hh < group; hh++) {
                 const int64_t h = g * group + hh;
                 const float *Dh = Dall + hh * T, *lh = lse + h * T;
-                // max(j0, st(t)) for t >= j0: j0 until a segment starts after j0.
+                // max(j0, st(t)) for t >= j0: j0 until a segment starts after j0
+                // (lorow adds the window's bound).
                 int64_t st = j0;
                 for (int64_t t0 = j0; t0 < T; t0 += ATT_BQB) {
                     const int64_t nq = att_min(ATT_BQB, T - t0);
                     for (int64_t r = 0; r < nq; r++) {
                         const int64_t t = t0 + r;
                         if (seg && t > j0 && seg[t] != seg[t - 1]) st = t;
-                        lorow[r] = st - j0;
+                        lorow[r] = att_lo(st, t, window) - j0;
                         hirow[r] = att_min(t - j0, nk - 1);
                     }
                     if (lorow[0] >= nk) break;  // later queries start even later
@@ -427,25 +438,25 @@ LTT_BODY void attn_bwd_body(const float *q, const float *k, const float *v, cons
 
 static void attn_fwd_port(const float *q, const float *k, const float *v, float *out, float *lse,
                           int64_t T, int64_t nH, int64_t nKV, int64_t hd, float scale, int64_t h0,
-                          int64_t h1, float *scratch, const int32_t *seg) {
-    attn_fwd_body(q, k, v, out, lse, T, nH, nKV, hd, scale, h0, h1, scratch, seg, combine_port,
+                          int64_t h1, float *scratch, const int32_t *seg, int64_t window) {
+    attn_fwd_body(q, k, v, out, lse, T, nH, nKV, hd, scale, h0, h1, scratch, seg, window, combine_port,
                   ltt_expdiff_port);
 }
 
 static void attn_bwd_port(const float *q, const float *k, const float *v, const float *out,
                           const float *dout, const float *lse, float *dq, float *dk, float *dv,
                           int64_t T, int64_t nH, int64_t nKV, int64_t hd, float scale, int64_t kv0,
-                          int64_t kv1, float *scratch, const int32_t *seg) {
+                          int64_t kv1, float *scratch, const int32_t *seg, int64_t window) {
     attn_bwd_body(q, k, v, out, dout, lse, dq, dk, dv, T, nH, nKV, hd, scale, kv0, kv1, scratch,
-                  seg, combine_port, ltt_dot_port, ltt_expsub_sum_port);
+                  seg, window, combine_port, ltt_dot_port, ltt_expsub_sum_port);
 }
 
 #if LTT_HAVE_X86
 LTT_AVX512 static void attn_fwd_512(const float *q, const float *k, const float *v, float *out,
                                     float *lse, int64_t T, int64_t nH, int64_t nKV, int64_t hd,
                                     float scale, int64_t h0, int64_t h1, float *scratch,
-                                    const int32_t *seg) {
-    attn_fwd_body(q, k, v, out, lse, T, nH, nKV, hd, scale, h0, h1, scratch, seg, combine_512,
+                                    const int32_t *seg, int64_t window) {
+    attn_fwd_body(q, k, v, out, lse, T, nH, nKV, hd, scale, h0, h1, scratch, seg, window, combine_512,
                   ltt_expdiff_512);
 }
 
@@ -453,22 +464,22 @@ LTT_AVX512 static void attn_bwd_512(const float *q, const float *k, const float 
                                     const float *out, const float *dout, const float *lse,
                                     float *dq, float *dk, float *dv, int64_t T, int64_t nH,
                                     int64_t nKV, int64_t hd, float scale, int64_t kv0, int64_t kv1,
-                                    float *scratch, const int32_t *seg) {
+                                    float *scratch, const int32_t *seg, int64_t window) {
     attn_bwd_body(q, k, v, out, dout, lse, dq, dk, dv, T, nH, nKV, hd, scale, kv0, kv1, scratch,
-                  seg, combine_512, ltt_dot_512, ltt_expsub_sum_512);
+                  seg, window, combine_512, ltt_dot_512, ltt_expsub_sum_512);
 }
 
 LTT_AVX2 static void attn_fwd_256(const float *q, const float *k, const float *v, float *out, float *lse, int64_t T,
                                   int64_t nH, int64_t nKV, int64_t hd, float scale, int64_t h0, int64_t h1,
-                                  float *scratch, const int32_t *seg) {
-    attn_fwd_body(q, k, v, out, lse, T, nH, nKV, hd, scale, h0, h1, scratch, seg, combine_256, ltt_expdiff_256);
+                                  float *scratch, const int32_t *seg, int64_t window) {
+    attn_fwd_body(q, k, v, out, lse, T, nH, nKV, hd, scale, h0, h1, scratch, seg, window, combine_256, ltt_expdiff_256);
 }
 
 LTT_AVX2 static void attn_bwd_256(const float *q, const float *k, const float *v, const float *out, const float *dout,
                                   const float *lse, float *dq, float *dk, float *dv, int64_t T, int64_t nH,
                                   int64_t nKV, int64_t hd, float scale, int64_t kv0, int64_t kv1, float *scratch,
-                                  const int32_t *seg) {
-    attn_bwd_body(q, k, v, out, dout, lse, dq, dk, dv, T, nH, nKV, hd, scale, kv0, kv1, scratch, seg, combine_256,
+                                  const int32_t *seg, int64_t window) {
+    attn_bwd_body(q, k, v, out, dout, lse, dq, dk, dv, T, nH, nKV, hd, scale, kv0, kv1, scratch, seg, window, combine_256,
                   ltt_dot_256, ltt_expsub_sum_256);
 }
 #endif
@@ -476,14 +487,14 @@ LTT_AVX2 static void attn_bwd_256(const float *q, const float *k, const float *v
 #if LTT_HAVE_NEON
 static void attn_fwd_neon(const float *q, const float *k, const float *v, float *out, float *lse, int64_t T, int64_t nH,
                           int64_t nKV, int64_t hd, float scale, int64_t h0, int64_t h1, float *scratch,
-                          const int32_t *seg) {
-    attn_fwd_body(q, k, v, out, lse, T, nH, nKV, hd, scale, h0, h1, scratch, seg, combine_neon, ltt_expdiff_neon);
+                          const int32_t *seg, int64_t window) {
+    attn_fwd_body(q, k, v, out, lse, T, nH, nKV, hd, scale, h0, h1, scratch, seg, window, combine_neon, ltt_expdiff_neon);
 }
 
 static void attn_bwd_neon(const float *q, const float *k, const float *v, const float *out, const float *dout,
                           const float *lse, float *dq, float *dk, float *dv, int64_t T, int64_t nH, int64_t nKV,
-                          int64_t hd, float scale, int64_t kv0, int64_t kv1, float *scratch, const int32_t *seg) {
-    attn_bwd_body(q, k, v, out, dout, lse, dq, dk, dv, T, nH, nKV, hd, scale, kv0, kv1, scratch, seg, combine_neon,
+                          int64_t hd, float scale, int64_t kv0, int64_t kv1, float *scratch, const int32_t *seg, int64_t window) {
+    attn_bwd_body(q, k, v, out, dout, lse, dq, dk, dv, T, nH, nKV, hd, scale, kv0, kv1, scratch, seg, window, combine_neon,
                   ltt_dot_neon, ltt_expsub_sum_neon);
 }
 #endif
@@ -498,12 +509,12 @@ int64_t ltt_attention_forward_scratch_floats(int64_t hd) {
 
 void ltt_attention_forward(const float *q, const float *k, const float *v, float *out, float *lse,
                            int64_t T, int64_t nHeads, int64_t nKV, int64_t hd, float scale,
-                           int64_t h0, int64_t h1, float *scratch, const int32_t *segment) {
+                           int64_t h0, int64_t h1, float *scratch, const int32_t *segment, int64_t window) {
     if (!attn_shape_ok(T, nHeads, nKV, hd)) return;
     h0 = att_max(h0, 0);
     h1 = att_min(h1, nHeads);
     if (h1 <= h0) return;
-    LTT_CALL(attn_fwd, q, k, v, out, lse, T, nHeads, nKV, hd, scale, h0, h1, scratch, segment);
+    LTT_CALL(attn_fwd, q, k, v, out, lse, T, nHeads, nKV, hd, scale, h0, h1, scratch, segment, window);
 }
 
 int64_t ltt_attention_backward_scratch_floats(int64_t T, int64_t nHeads, int64_t nKV, int64_t hd) {
@@ -514,12 +525,13 @@ int64_t ltt_attention_backward_scratch_floats(int64_t T, int64_t nHeads, int64_t
 void ltt_attention_backward(const float *q, const float *k, const float *v, const float *out,
                             const float *dout, const float *lse, float *dq, float *dk, float *dv,
                             int64_t T, int64_t nHeads, int64_t nKV, int64_t hd, float scale,
-                            int64_t kv0, int64_t kv1, float *scratch, const int32_t *segment) {
+                            int64_t kv0, int64_t kv1, float *scratch, const int32_t *segment,
+                            int64_t window) {
     if (!attn_shape_ok(T, nHeads, nKV, hd)) return;
     kv0 = att_max(kv0, 0);
     kv1 = att_min(kv1, nKV);
     if (kv1 <= kv0) return;
-    LTT_CALL(attn_bwd, q, k, v, out, dout, lse, dq, dk, dv, T, nHeads, nKV, hd, scale, kv0, kv1, scratch, segment);
+    LTT_CALL(attn_bwd, q, k, v, out, dout, lse, dq, dk, dv, T, nHeads, nKV, hd, scale, kv0, kv1, scratch, segment, window);
 }
 
 // The tiles' product shape on its own: LoRA's rank-r products are this shape too (one operand has

@@ -126,6 +126,12 @@ static inline LTT_AVX512 __m512 ltt_exp512(__m512 x) {
     return _mm512_mask_mov_ps(_mm512_scalef_ps(y, fx), tiny, _mm512_setzero_ps());
 }
 
+// 1 / (1 + exp(-x)): exp overflow gives 0, underflow 1 (the gates of SwiGLU and GeGLU).
+static inline LTT_AVX512 __m512 ltt_sigmoid512(__m512 x) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    return _mm512_div_ps(one, _mm512_add_ps(one, ltt_exp512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+}
+
 static inline LTT_AVX512 float ltt_dot_512(const float *a, const float *b, int64_t n) {
     __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
     int64_t i = 0;

@@ -15,8 +15,10 @@ struct Eval: ParsableCommand {
               ROUGE-L           F-measure over the same tokens as F1
               language fidelity share of answers in the expected language (or language-neutral,
                                 like a number or a name); english_rate: share that switched to English
-            Prompts are built exactly as `train` builds them (same template, same context trimming).
+            Prompts are rendered as `train` renders them (same prompt and chat template) with the whole context, never trimmed around the reference answer as training trims: evaluation must not know where the answer is. A context too long for --max-seq-len (default: the model's context length) is asked about in overlapping windows chosen without the answer, and the answer is taken from the window whose greedy answer has the highest mean log-probability; the number of cut contexts is printed.
             Plain-text data (--format text) gets perplexity only.
+
+            --grounded keeps every answer to a span of its context (the model can point, not invent); compare runs with and without it to see how much of the error is invention.
 
             --compare runs the base model and the adapted one on the same questions.
             --predictions scores a JSONL file of {"id", "prediction", "references", "language"} without a model.
@@ -35,11 +37,12 @@ struct Eval: ParsableCommand {
     @Option(name: .customLong("max-examples"), help: "Use only the first N examples.") var maxExamples: Int?
     @Option(name: .customLong("max-new-tokens"), help: "Longest generated answer, in tokens.") var maxNewTokens: Int = 64
     @Option(name: .customLong("batch-size"), help: "Questions decoded together.") var batchSize: Int = 8
-    @Option(name: .customLong("max-seq-len"), help: "Longest prompt plus reference answer, in tokens (contexts are trimmed around the answer, as in training).")
-    var maxSeqLen: Int = 512
+    @Option(name: .customLong("max-seq-len"), help: "Longest prompt plus --max-new-tokens, in tokens (default: the model's context length); a longer context is asked about in windows chosen without the answer.")
+    var maxSeqLen: Int?
     @Option(name: .customLong("prompt-template"), help: "SQuAD prompt with {context} and {question} (default: built-in per language).") var promptTemplate: String?
     @Option(help: "Language of the data: tr, zh or en (default: detect per question).") var language: String?
     @Option(help: "System message before every prompt.") var system: String?
+    @Flag(help: "Answers must be spans of the question's context (extractive Q&A; see `generate --grounded`).") var grounded = false
     @Option(name: .customLong("report-samples"), help: "Questions shown in report.html.") var reportSamples: Int = 25
     @Option(help: "Folder for results.json, predictions.jsonl and report.html.") var output: String?
     @Flag(help: "Print the results as one JSON object.") var json = false
@@ -52,17 +55,18 @@ struct Eval: ParsableCommand {
         if let m = maxExamples, m < 1 { throw ValidationError("--max-examples must be at least 1") }
         if maxNewTokens < 1 { throw ValidationError("--max-new-tokens must be at least 1") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
-        if maxSeqLen < 16 { throw ValidationError("--max-seq-len must be at least 16") }
+        if let m = maxSeqLen, m < 16 { throw ValidationError("--max-seq-len must be at least 16") }
     }
 
     func run() throws {
         if let predictions { return try scorePredictions(predictions) }
         let lm = try modelOptions.load()
         let raw = try DatasetReader.read(data!, format: format.flatMap(DatasetFormat.init(rawValue:)))
+        let maxSeqLen = self.maxSeqLen ?? lm.model.config.maxPositionEmbeddings
         let options = EvalOptions(
             data: TrainingDataOptions(maxSeqLen: maxSeqLen, promptTemplate: promptTemplate, language: language,
                                       systemPrompt: system, labelAllAssistantTurns: false),
-            maxExamples: maxExamples, maxNewTokens: maxNewTokens, batchSize: batchSize)
+            maxExamples: maxExamples, maxNewTokens: maxNewTokens, batchSize: batchSize, grounded: grounded)
         let evaluator = Evaluator(options: options)
         let prep = try evaluator.items(raw, model: lm)
         guard !prep.items.isEmpty else {
@@ -70,6 +74,13 @@ struct Eval: ParsableCommand {
         }
         if prep.dropped > 0 {
             note("eval: \(prep.dropped) of \(min(raw.count, maxExamples ?? raw.count)) examples do not fit \(maxSeqLen) tokens and are left out; first: \(prep.droppedOrigins.prefix(3).joined(separator: ", "))")
+        }
+        let cut = prep.items.filter { !$0.windows.isEmpty }
+        let qa = prep.items.filter { $0.kind == .qa }.count
+        if qa > 0 {
+            note("eval: \(cut.count) of \(qa) contexts do not fit \(maxSeqLen) tokens with \(maxNewTokens) to answer"
+                 + (cut.isEmpty ? "; every question sees its whole context"
+                    : " and are asked in \(cut.reduce(0) { $0 + $1.windows.count }) windows chosen without the answer"))
         }
         let adapter = lm.model.adapter
         var runs: [(label: String, results: [EvalItemResult])] = []
@@ -82,7 +93,9 @@ struct Eval: ParsableCommand {
         let metrics = runs.map { EvalMetrics.aggregate(items: prep.items, results: $0.results) }
         try finish(items: prep.items, runs: runs, metrics: metrics,
                    facts: [("model", modelOptions.model), ("adapter", modelOptions.adapter ?? "none"), ("data", data!),
-                           ("questions", "\(prep.items.count)"), ("max new tokens", "\(maxNewTokens)"), ("date", Self.today())])
+                           ("questions", "\(prep.items.count)"), ("max new tokens", "\(maxNewTokens)"),
+                           ("answers", grounded ? "grounded: spans of the context" : "free"),
+                           ("contexts cut into windows", "\(cut.count) (limit \(maxSeqLen) tokens)"), ("date", Self.today())])
     }
 
     func runEval(_ evaluator: Evaluator, _ items: [EvalItem], _ lm: LanguageModel, label: String) -> [EvalItemResult] {
@@ -154,6 +167,7 @@ struct Eval: ParsableCommand {
             ("examples", { "\($0.examples)" }), ("perplexity", { f($0.perplexity, 3) }), ("exact match", { f($0.exactMatch) }),
             ("F1", { f($0.f1) }), ("chrF", { f($0.chrf) }), ("BLEU", { f($0.bleu) }), ("ROUGE-L", { f($0.rougeL) }),
             ("language", { f($0.languageFidelity) }), ("english", { f($0.englishRate) }),
+            ("cut", { $0.contextsCut.map(String.init) ?? "–" }),
         ]
         for (name, get) in rows { print(pad(name) + metrics.map { pad(get($0)) }.joined()) }
     }

@@ -38,8 +38,11 @@ struct Train: ParsableCommand {
             checkpoint on any number of ranks (the same number gives the bytes of an
             unbroken run).
 
+            --time-budget 30m trains for that wall-clock time instead of a step count: steps go on (over as many epochs as it takes) while the next one and a final validation still fit, the learning-rate schedule is laid out over the time (warm-up in steps), and the run then validates, saves and reports as at the end of any run (report.html's answers come after the budget). With --steps too, whichever ends first.
+
             Examples:
               langtune train --data data/sample/tr_qa.json --output runs/tr
+              langtune train --data ../shared/data/tquad/train-v0.1.json --val-split 0.02 --time-budget 30m --output runs/tr30
               langtune train --model default --data train.json --val-split 0.1 --rank 16 --alpha 32 \\
                   --steps 100 --batch-size 4 --eval-every 20 --output runs/tquad
               langtune train --model llama3-8b/ --data train.json --method qlora --checkpoint-activations \
@@ -73,6 +76,8 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("max-grad-norm"), help: "Gradient clipping (0: off).") var maxGradNorm: Double = 1
     @Option(help: "Optimizer steps (overrides --epochs).") var steps: Int?
     @Option(help: "Passes over the data.") var epochs: Double = 1
+    @Option(name: .customLong("time-budget"), help: ArgumentHelp("Train for this wall-clock time (90s, 30m, 1h30m) instead of --epochs.", valueName: "duration"))
+    var timeBudget: String?
     @Option(name: .customLong("batch-size"), help: "Examples per micro-batch.") var batchSize: Int = 4
     @Option(name: .customLong("grad-accum"), help: "Micro-batches per optimizer step.") var gradAccum: Int = 1
     @Option(name: .customLong("max-seq-len"), help: "Longest example in tokens.") var maxSeqLen: Int = 512
@@ -107,6 +112,12 @@ struct Train: ParsableCommand {
         if !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout must be in [0, 1)") }
         if batchSize < 1 || gradAccum < 1 { throw ValidationError("--batch-size and --grad-accum must be at least 1") }
         if let s = steps, s < 1 { throw ValidationError("--steps must be at least 1") }
+        if let t = timeBudget {
+            guard let seconds = Self.seconds(t), seconds >= 1 else {
+                throw ValidationError("--time-budget must be a duration like 90s, 30m or 1h30m (got \"\(t)\")")
+            }
+            if exportBatches != nil { throw ValidationError("--export-batches needs --steps, not --time-budget (the steps of a budget depend on speed)") }
+        }
         if !(valSplit >= 0 && valSplit < 1) { throw ValidationError("--val-split must be in [0, 1)") }
         if maxSeqLen < 16 { throw ValidationError("--max-seq-len must be at least 16") }
         if reportExamples < 0 { throw ValidationError("--report-examples must be at least 0") }
@@ -129,6 +140,7 @@ struct Train: ParsableCommand {
         o.warmupSteps = warmup
         o.steps = steps
         o.epochs = epochs
+        o.timeBudget = timeBudget.flatMap(Self.seconds)
         o.batchSize = batchSize
         o.gradAccum = gradAccum
         o.evalEvery = evalEvery
@@ -181,12 +193,15 @@ struct Train: ParsableCommand {
             let raw = try DatasetReader.read(path, format: fmt)
             return limit.map { Array(raw.prefix($0)) } ?? raw
         }
-        let (all, report) = try builder.build(try read(data, limit: maxExamples))
+        let trainRaw = try read(data, limit: maxExamples)
+        let (all, report) = try builder.build(trainRaw)
         say("data: \(report.summary)")
         for o in report.droppedOrigins.prefix(5) { say("  dropped: \(o)") }
         var trainSet = all, valSet: [TokenizedExample] = []
+        var valRaw = trainRaw
         if let valData {
-            let (v, vr) = try builder.build(try read(valData, limit: maxValExamples))
+            valRaw = try read(valData, limit: maxValExamples)
+            let (v, vr) = try builder.build(valRaw)
             valSet = v
             say("validation: \(vr.summary)")
         } else if valSplit > 0 {
@@ -228,7 +243,9 @@ struct Train: ParsableCommand {
                 + "examples are split across the ranks and their gradients summed")
         }
         (collective as? MPICollective)?.timeout = collectiveTimeout > 0 ? collectiveTimeout : nil
-        say("training: \(trainSet.count) examples, \(trainer.totalSteps) steps of \(batchSize)×\(gradAccum), "
+        let length = opts.timeBudget.map { b in "for \(clock(b))" + (steps.map { " (at most \($0) steps)" } ?? "") }
+            ?? "\(trainer.totalSteps) steps"
+        say("training: \(trainSet.count) examples, \(length) of \(batchSize)×\(gradAccum), "
              + "\(method == "qlora" ? "QLoRA (frozen base: \(opts.frozenBase ?? ""))" : "LoRA") r=\(rank) α=\(alpha) on \(opts.lora.targets.map(\.rawValue).joined(separator: ",")) "
              + "(\(adapter.parameterCount.formatted()) parameters), \(lm.model.backend.name)")
         let stop = StopFlag()
@@ -260,18 +277,25 @@ struct Train: ParsableCommand {
         say(lines.joined(separator: "\n"))
         if summary.interrupted { throw ExitCode(130) }
         guard root else { return }
-        try writeReport(lm: lm, validation: valSet, dataOptions: dataOptions, frozenBase: opts.frozenBase ?? "", out: out)
+        // The report asks the validation questions afresh, with whole contexts: the training
+        // sequences may have been trimmed around the answer, which evaluation must not see.
+        let valOrigins = Set(valSet.map(\.origin))
+        try writeReport(lm: lm, validation: valRaw.filter { valOrigins.contains($0.origin) }, dataOptions: dataOptions,
+                        frozenBase: opts.frozenBase ?? "", out: out)
     }
 
     /// report.html in the output folder: the loss curves and, with a validation set, the base and
     /// trained model's answers to its first --report-examples questions, side by side.
-    func writeReport(lm: LanguageModel, validation: [TokenizedExample], dataOptions: TrainingDataOptions, frozenBase: String,
+    func writeReport(lm: LanguageModel, validation: [RawExample], dataOptions: TrainingDataOptions, frozenBase: String,
                      out: URL) throws {
         let curves = TrainingCurves.load(out.appendingPathComponent("metrics.jsonl").path)
         var columns: [String] = [], metrics: [EvalMetrics] = [], samples: [ReportSample] = []
         if reportExamples > 0, !validation.isEmpty {
-            let evaluator = Evaluator(options: EvalOptions(data: dataOptions, maxNewTokens: 64, batchSize: 8))
-            let items = Array(evaluator.items(tokenized: validation, tokenizer: lm.tokenizer).prefix(reportExamples))
+            var evalData = dataOptions
+            evalData.maxSeqLen = lm.model.config.maxPositionEmbeddings
+            evalData.labelAllAssistantTurns = false
+            let evaluator = Evaluator(options: EvalOptions(data: evalData, maxExamples: reportExamples, maxNewTokens: 64, batchSize: 8))
+            let items = try evaluator.items(validation, model: lm).items
             let trained = try LoRAAdapter.load(from: out.path, model: lm.files.config)
             var runs: [[EvalItemResult]] = []
             for (label, adapter) in [("base", nil), ("trained", trained)] as [(String, LoRAAdapter?)] {
@@ -311,6 +335,31 @@ struct Train: ParsableCommand {
         }
         try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
         note("wrote \(trainer.totalSteps) steps of batches to \(path)")
+    }
+}
+
+extension Train {
+    /// Seconds in "90s", "30m", "1h30m", "1.5h" or a plain number of seconds; nil when malformed.
+    static func seconds(_ text: String) -> Double? {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600]
+        var total = 0.0, number = ""
+        var any = false
+        for ch in text.trimmingCharacters(in: .whitespaces) {
+            if ch.isNumber || ch == "." {
+                number.append(ch)
+            } else if let u = units[ch], let v = Double(number) {
+                total += v * u
+                number = ""
+                any = true
+            } else {
+                return nil
+            }
+        }
+        if !number.isEmpty {
+            guard !any, let v = Double(number) else { return nil }
+            total += v
+        }
+        return total.isFinite && (any || !number.isEmpty) ? total : nil
     }
 }
 

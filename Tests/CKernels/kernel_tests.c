@@ -257,13 +257,18 @@ static void run_rows_split(const char *ctx, rows_fn fn, void *c, float *y, int64
     fn(c, y, rows - 1, rows);
 }
 
-typedef struct { const void *W; const float *x, *xs; int64_t cols; int type; } mv_ctx;  // type 0 f32, 1 q4_0, 2 q4_1, 3 q8_0
+// type 0 f32, 1 q4_0, 2 q4_1, 3 q8_0, 4 q4_K, 5 q5_K, 6 q6_K, 7 q5_0
+typedef struct { const void *W; const float *x, *xs; int64_t cols; int type; } mv_ctx;
 static void mv_call(void *cv, float *y, int64_t r0, int64_t r1) {
     const mv_ctx *c = (const mv_ctx *)cv;
     switch (c->type) {
     case 0: lt_matvec_f32((const float *)c->W, c->x, y, c->cols, r0, r1); break;
     case 1: lt_matvec_q4_0(c->W, c->x, c->xs, y, c->cols, r0, r1); break;
     case 2: lt_matvec_q4_1(c->W, c->x, c->xs, y, c->cols, r0, r1); break;
+    case 4: lt_matvec_q4_k(c->W, c->x, c->xs, y, c->cols, r0, r1); break;
+    case 5: lt_matvec_q5_k(c->W, c->x, c->xs, y, c->cols, r0, r1); break;
+    case 6: lt_matvec_q6_k(c->W, c->x, y, c->cols, r0, r1); break;
+    case 7: lt_matvec_q5_0(c->W, c->x, y, c->cols, r0, r1); break;
     default: lt_matvec_q8_0(c->W, c->x, y, c->cols, r0, r1); break;
     }
 }
@@ -373,6 +378,124 @@ static void t_dequant(int type) {
             memcpy(&wb, &want, 4);
             if (gb != wb) kfail("got %.9g want %.9g at %lld [bits differ]", y[b * 32 + j], want, (long long)(b * 32 + j));
         }
+    }
+    kend();
+}
+
+// ---------------------------------------------------------------- K-quants and Q5_0
+// Test ids: 4 Q4_K, 5 Q5_K, 6 Q6_K, 7 Q5_0.
+static const char *const kq_names[] = {"Q4_K", "Q5_K", "Q6_K", "Q5_0"};
+static int kq_bytes(int t) { return t == 4 ? 144 : t == 5 ? 176 : t == 6 ? 210 : 22; }
+static int kq_elems(int t) { return t == 7 ? 32 : 256; }
+static float f16_at(const uint8_t *p) { return lt_f16_to_f32(get16(p)); }
+
+/// Element e of a block straight from ggml's layout, written independently of kquants.h: `bits`
+/// is ggml's float32 value (each product rounded before the subtraction), `comp` the sum of the
+/// magnitudes of its two terms (the error scale of products that split them).
+static void kq_ref_elem(int t, const uint8_t *blk, int e, float *bits, double *comp) {
+    if (t == 7) {
+        const uint32_t qh = (uint32_t)blk[2] | (uint32_t)blk[3] << 8 | (uint32_t)blk[4] << 16 | (uint32_t)blk[5] << 24;
+        const uint8_t byte = blk[6 + (e & 15)];
+        const int q = ((e < 16 ? byte & 15 : byte >> 4) | (int)((qh >> e) & 1) << 4) - 16;
+        const volatile float p = (float)q * f16_at(blk);
+        *bits = p;
+        *comp = fabs((double)p);
+    } else if (t == 6) {
+        const int h = e / 128, k = (e % 128) / 32, l = e % 32;
+        const uint8_t ql = blk[64 * h + l + (k & 1) * 32];
+        const int q = ((k < 2 ? ql & 15 : ql >> 4) | ((blk[128 + 32 * h + l] >> (2 * k)) & 3) << 4) - 32;
+        const volatile float s = f16_at(blk + 208) * (float)(int8_t)blk[192 + e / 16];
+        const volatile float p = s * (float)q;
+        *bits = p;
+        *comp = fabs((double)p);
+    } else {
+        const int sub = e / 32, l = e % 32;
+        const uint8_t *s = blk + 4, byte = blk[(t == 5 ? 48 : 16) + 32 * (e / 64) + l];
+        int q = sub & 1 ? byte >> 4 : byte & 15;
+        if (t == 5) q += 16 * ((blk[16 + l] >> sub) & 1);
+        const int sc = sub < 4 ? s[sub] & 63 : (s[sub + 4] & 15) | (s[sub - 4] >> 6) << 4;
+        const int m = sub < 4 ? s[sub + 4] & 63 : (s[sub + 4] >> 4) | (s[sub] >> 6) << 4;
+        const volatile float ds = f16_at(blk) * (float)sc, dm = f16_at(blk + 2) * (float)m;
+        const volatile float p = ds * (float)q;
+        *bits = p - dm;
+        *comp = fabs((double)p) + fabs((double)dm);
+    }
+}
+
+/// Random blocks: random bytes, then finite f16 scales (and minimum scales) in place.
+static uint8_t *kq_random(int t, int64_t blocks) {
+    const int bs = kq_bytes(t);
+    uint8_t *w = (uint8_t *)talloc((size_t)(blocks * bs));
+    for (int64_t i = 0; i < blocks * bs; i++) w[i] = (uint8_t)rnd_u64();
+    for (int64_t b = 0; b < blocks; b++) {
+        uint8_t *blk = w + b * bs;
+        const uint16_t d = f16_bits((float)(rnd_unit() * 0.05 + 0.0005)), dmin = f16_bits((float)(rnd_unit() * 0.05));
+        if (t == 6) put16(blk + 208, d);
+        else put16(blk, d);
+        if (t == 4 || t == 5) put16(blk + 2, dmin);
+    }
+    return w;
+}
+
+/// Decoding bit for bit against the reference, on every tier; Q5_0 in runs that are not multiples of
+/// the 8 blocks it unpacks at a time.
+static void t_kq_dequant(int t) {
+    static const char *const names[] = {"lt_dequantize_q4_k", "lt_dequantize_q5_k", "lt_dequantize_q6_k", "lt_dequantize_q5_0"};
+    kbegin(names[t - 4]);
+    const int64_t counts[] = {1, 5, 37};
+    for (size_t c = 0; c < 3 && !k_failed; c++) {
+        const int64_t blocks = counts[c], n = blocks * kq_elems(t);
+        const uint8_t *W = kq_random(t, blocks);
+        float *y = FALLOC(n + 1);
+        fill_nan(y, n);
+        y[n] = SENTINEL;
+        if (t == 4) lt_dequantize_q4_k(W, y, blocks);
+        else if (t == 5) lt_dequantize_q5_k(W, y, blocks);
+        else if (t == 6) lt_dequantize_q6_k(W, y, blocks);
+        else lt_dequantize_q5_0(W, y, blocks);
+        for (int64_t i = 0; i < n; i++) {
+            float want;
+            double comp;
+            kq_ref_elem(t, W + (i / kq_elems(t)) * kq_bytes(t), (int)(i % kq_elems(t)), &want, &comp);
+            if (bits_of(y[i]) != bits_of(want)) {
+                kfail("got %.9g want %.9g at %lld [%s, %lld blocks: bits differ]", y[i], want, (long long)i, kq_names[t - 4],
+                      (long long)blocks);
+                break;
+            }
+        }
+        if (y[n] != SENTINEL) kfail("got %.9g want %.9g at %lld [written past the last block]", y[n], SENTINEL, (long long)n);
+    }
+    kend();
+}
+
+static void t_kq_matvec(int t) {
+    static const char *const names[] = {"lt_matvec_q4_k", "lt_matvec_q5_k", "lt_matvec_q6_k", "lt_matvec_q5_0"};
+    kbegin(names[t - 4]);
+    const int64_t kshapes[][2] = {{7, 256}, {13, 1024}, {5, 2048}, {37, 512}};
+    const int64_t qshapes[][2] = {{9, 640}, {6, 32}, {13, 288}, {5, 256}, {4, 2048}};
+    const int ns = t == 7 ? 5 : 4;
+    for (int s = 0; s < ns; s++) {
+        const int64_t rows = t == 7 ? qshapes[s][0] : kshapes[s][0], cols = t == 7 ? qshapes[s][1] : kshapes[s][1];
+        const int64_t per = kq_elems(t), nb = cols / per;
+        const uint8_t *W = kq_random(t, rows * nb);
+        float *x = FALLOC(cols), *xs = FALLOC(cols / 32), *y = FALLOC(rows);
+        double *want = DALLOC(rows), *mag = DALLOC(rows);
+        fill(x, cols, -1, 1);
+        lt_block_sums(x, xs, cols);
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t j = 0; j < cols; j++) {
+                float w;
+                double comp;
+                kq_ref_elem(t, W + (r * nb + j / per) * kq_bytes(t), (int)(j % per), &w, &comp);
+                want[r] += (double)w * x[j];
+                mag[r] += comp * fabs(x[j]);
+            }
+        char ctx[64];
+        snprintf(ctx, sizeof ctx, "%s %lldx%lld", kq_names[t - 4], (long long)rows, (long long)cols);
+        mv_ctx c = {W, x, xs, cols, t};
+        run_rows_split(ctx, mv_call, &c, y, rows);
+        // Float32 sums of `cols` products: a few ulps of the sum of the magnitudes of the terms.
+        close_mag(ctx, y, want, mag, rows, 4e-6);
     }
     kend();
 }
@@ -488,15 +611,19 @@ static void t_int8(void) {
     for (int c = 0; c < 4; c++) { free(Q[c].x); free(Q[c].q4); free(Q[c].q8); free(Q[c].d); free(Q[c].xs); }
 }
 
-/// Causal GQA over a cache; float32 cache, or bf16 (k, v given as bfloat16 bits).
+/// Causal GQA over a cache; float32 cache, or bf16 (k, v given as bfloat16 bits). With a sliding
+/// window (Gemma 3's local layers) the caller attends one query row at a time from the window's
+/// first cached row, as langtune_kernels.h documents: that recipe is what is checked.
 static void t_attention_cache(int bf16) {
     kbegin(bf16 ? "lt_attention_causal_bf16" : "lt_attention_causal");
-    // T, p0, nHeads, nKV, hd, kv row padding
-    const int64_t cfg[][6] = {{1, 0, 4, 2, 64, 0},  {1, 37, 6, 2, 64, 8}, {5, 3, 6, 2, 64, 0}, {17, 100, 8, 8, 64, 4},
-                              {3, 10, 4, 1, 128, 0}, {2, 5, 4, 2, 36, 3},  {40, 0, 9, 3, 64, 0}, {4, 70, 2, 1, 80, 0}};
+    // T, p0, nHeads, nKV, hd, kv row padding, window (0: none; keys with t - j < window)
+    const int64_t cfg[][7] = {{1, 0, 4, 2, 64, 0, 0},   {1, 37, 6, 2, 64, 8, 0}, {5, 3, 6, 2, 64, 0, 0},
+                              {17, 100, 8, 8, 64, 4, 0}, {3, 10, 4, 1, 128, 0, 0}, {2, 5, 4, 2, 36, 3, 0},
+                              {40, 0, 9, 3, 64, 0, 0},  {4, 70, 2, 1, 80, 0, 0}, {1, 37, 6, 2, 64, 8, 16},
+                              {9, 30, 4, 2, 64, 0, 12}, {6, 2, 4, 1, 40, 0, 5},  {3, 10, 2, 1, 64, 0, 1000}};
     for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
         const int64_t T = cfg[c][0], p0 = cfg[c][1], nH = cfg[c][2], nKV = cfg[c][3], hd = cfg[c][4];
-        const int64_t n = p0 + T, stride = nKV * hd + cfg[c][5], qs = nH * hd, group = nH / nKV;
+        const int64_t n = p0 + T, stride = nKV * hd + cfg[c][5], qs = nH * hd, group = nH / nKV, window = cfg[c][6];
         const float scale = 1.0f / sqrtf((float)hd);
         float *q = FALLOC(T * qs), *kf = FALLOC(n * stride), *vf = FALLOC(n * stride);
         uint16_t *kb = (uint16_t *)talloc((size_t)(n * stride) * 2), *vb = (uint16_t *)talloc((size_t)(n * stride) * 2);
@@ -514,29 +641,40 @@ static void t_attention_cache(int bf16) {
         for (int64_t h = 0; h < nH; h++) {
             const int64_t kh = h / group;
             for (int64_t t = 0; t < T; t++) {
-                const int64_t keys = p0 + t + 1;
+                const int64_t keys = p0 + t + 1, first = window > 0 && keys > window ? keys - window : 0;
                 double mx = -INFINITY, z = 0;
-                for (int64_t j = 0; j < keys; j++) {
+                for (int64_t j = first; j < keys; j++) {
                     double a = 0;
                     for (int64_t d = 0; d < hd; d++) a += (double)q[t * qs + h * hd + d] * kd[j * stride + kh * hd + d];
                     s[j] = a * scale;
                     mx = s[j] > mx ? s[j] : mx;
                 }
-                for (int64_t j = 0; j < keys; j++) { s[j] = exp(s[j] - mx); z += s[j]; }
-                for (int64_t j = 0; j < keys; j++)
+                for (int64_t j = first; j < keys; j++) { s[j] = exp(s[j] - mx); z += s[j]; }
+                for (int64_t j = first; j < keys; j++)
                     for (int64_t d = 0; d < hd; d++) want[t * qs + h * hd + d] += s[j] / z * vd[j * stride + kh * hd + d];
             }
         }
         float *out = FALLOC(T * qs), *scratch = FALLOC(n);
         fill_const(out, T * qs, SENTINEL);
         char ctx[96];
-        snprintf(ctx, sizeof ctx, "T=%lld p0=%lld heads=%lld/%lld hd=%lld stride=%lld", (long long)T, (long long)p0,
-                 (long long)nH, (long long)nKV, (long long)hd, (long long)stride);
+        snprintf(ctx, sizeof ctx, "T=%lld p0=%lld heads=%lld/%lld hd=%lld stride=%lld window=%lld", (long long)T,
+                 (long long)p0, (long long)nH, (long long)nKV, (long long)hd, (long long)stride, (long long)window);
         // Heads [1, nH) first: head 0 must stay untouched; then head 0.
         for (int part = 0; part < 2; part++) {
             const int64_t h0 = part == 0 ? 1 : 0, h1 = part == 0 ? nH : 1;
             fill_nan(scratch, n);
-            if (bf16) lt_attention_causal_bf16(q, kb, vb, out, T, p0, nH, nKV, hd, stride, scale, h0, h1, scratch);
+            if (window > 0) {
+                // Row t sees cached rows [first, p0 + t]: the cache from `first` on, with p0 + t - first before it.
+                for (int64_t t = 0; t < T; t++) {
+                    const int64_t first = p0 + t + 1 > window ? p0 + t + 1 - window : 0, o = first * stride;
+                    if (bf16)
+                        lt_attention_causal_bf16(q + t * qs, kb + o, vb + o, out + t * qs, 1, p0 + t - first, nH, nKV, hd,
+                                                 stride, scale, h0, h1, scratch);
+                    else
+                        lt_attention_causal(q + t * qs, kf + o, vf + o, out + t * qs, 1, p0 + t - first, nH, nKV, hd, stride,
+                                            scale, h0, h1, scratch);
+                }
+            } else if (bf16) lt_attention_causal_bf16(q, kb, vb, out, T, p0, nH, nKV, hd, stride, scale, h0, h1, scratch);
             else lt_attention_causal(q, kf, vf, out, T, p0, nH, nKV, hd, stride, scale, h0, h1, scratch);
             if (part == 0)
                 for (int64_t t = 0; t < T; t++)
@@ -846,56 +984,103 @@ static void t_ltt_rmsnorm(void) {
     kend();
 }
 
-static void t_ltt_swiglu(void) {
+/// silu'(g) and the tanh GELU written as g * sigmoid(2z) (the same function, without the tanh form's
+/// cancellation for g << 0), with its derivative taken from the tanh form, so the kernels' identity
+/// is checked rather than assumed.
+static double silu_prime(double g) { return sigm(g) * (1 + g * (1 - sigm(g))); }
+static const double GELU_K = 0.79788456080286535588;  // sqrt(2/pi)
+static double gelu_tanh(double g) { return g / (1 + exp(-2 * GELU_K * (g + 0.044715 * g * g * g))); }
+static double gelu_tanh_prime(double g) {
+    const double t = tanh(GELU_K * (g + 0.044715 * g * g * g));
+    return 0.5 * (1 + t) + 0.5 * g * (1 - t * t) * GELU_K * (1 + 3 * 0.044715 * g * g);
+}
+
+typedef void (*gate_fwd_fn)(const float *, const float *, float *, int64_t);
+typedef void (*gate_bwd_fn)(const float *, const float *, const float *, float *, float *, int64_t);
+
+/// A gated activation out = act(g) * u and its backward against float64 (act and act'), with
+/// aliasing, per-element checks on moderate gates, and central differences of the float64 forward.
+static void t_gate(const char *fname, const char *bname, gate_fwd_fn fwd, gate_bwd_fn bwd, double (*act)(double),
+                   double (*act_prime)(double), float lim, double rel_fwd, double rel_bwd) {
     const int64_t ns[] = {777, 5, 16, 17, 64};
-    kbegin("ltt_swiglu_forward");
+    kbegin(fname);
     for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
         const int64_t n = ns[c];
-        float *g = FALLOC(n), *u = FALLOC(n), *o = FALLOC(n);
+        float *g = FALLOC(n), *u = FALLOC(n), *o = FALLOC(n), *g2 = FALLOC(n);
         double *want = DALLOC(n);
-        fill_gate(g, n, 9);
+        fill_gate(g, n, lim);
         fill(u, n, -1, 1);
-        for (int64_t i = 0; i < n; i++) want[i] = silu(g[i]) * u[i];
+        for (int64_t i = 0; i < n; i++) want[i] = act(g[i]) * u[i];
         fill_nan(o, n);
-        ltt_swiglu_forward(g, u, o, n);
+        fwd(g, u, o, n);
         char ctx[48];
         snprintf(ctx, sizeof ctx, "n=%lld", (long long)n);
-        close_rel(ctx, o, want, n, 1e-5, 0);
-        float *g2 = FALLOC(n);  // out aliasing g
-        memcpy(g2, g, (size_t)n * sizeof(float));
-        ltt_swiglu_forward(g2, u, g2, n);
+        close_rel(ctx, o, want, n, rel_fwd, 0);
+        // Element by element on moderate gates (the RMS floor above is set by the large ones).
+        for (int64_t i = 0; i < n && !k_failed; i++)
+            if (fabs(g[i]) <= lim && !(fabs(o[i] - want[i]) <= 20 * rel_fwd * fabs(want[i]) + 1e-37))
+                kfail("got %.9g want %.9g at %lld [n=%lld, gate %g, per element]", o[i], want[i], (long long)i,
+                      (long long)n, g[i]);
+        memcpy(g2, g, (size_t)n * sizeof(float));  // out aliasing g
+        fwd(g2, u, g2, n);
         snprintf(ctx, sizeof ctx, "n=%lld, out aliasing g", (long long)n);
-        close_rel(ctx, g2, want, n, 1e-5, 0);
+        close_rel(ctx, g2, want, n, rel_fwd, 0);
     }
     kend();
 
-    kbegin("ltt_swiglu_backward");
+    kbegin(bname);
     for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
         const int64_t n = ns[c];
         float *g = FALLOC(n), *u = FALLOC(n), *d = FALLOC(n), *dg = FALLOC(n), *du = FALLOC(n);
         double *dgr = DALLOC(n), *dur = DALLOC(n);
-        fill_gate(g, n, 9);
+        fill_gate(g, n, lim);
         fill(u, n, -1, 1);
         fill(d, n, -1, 1);
         for (int64_t i = 0; i < n; i++) {
-            const double s = sigm(g[i]);
-            dgr[i] = (double)d[i] * u[i] * s * (1 + g[i] * (1 - s));
-            dur[i] = (double)d[i] * g[i] * s;
+            dgr[i] = (double)d[i] * u[i] * act_prime(g[i]);
+            dur[i] = (double)d[i] * act(g[i]);
         }
         fill_nan(dg, n);
         fill_nan(du, n);
-        ltt_swiglu_backward(d, g, u, dg, du, n);
+        bwd(d, g, u, dg, du, n);
         char ctx[48];
         snprintf(ctx, sizeof ctx, "n=%lld dg", (long long)n);
-        close_rel(ctx, dg, dgr, n, 1e-4, 0);
+        close_rel(ctx, dg, dgr, n, rel_bwd, 0);
         snprintf(ctx, sizeof ctx, "n=%lld du", (long long)n);
-        close_rel(ctx, du, dur, n, 1e-4, 0);
+        close_rel(ctx, du, dur, n, rel_bwd, 0);
+        // Central differences of the float64 forward against the kernel's dg.
+        for (int64_t i = 0; i < n && i < 40 && !k_failed; i++) {
+            const double x = g[i], h = 1e-6 * fmax(1, fabs(x));
+            const double fd = (double)d[i] * u[i] * (act(x + h) - act(x - h)) / (2 * h);
+            if (!(fabs(dg[i] - fd) <= 1e-4 * fmax(fabs(fd), rms(dgr, n))))
+                kfail("got %.9g want %.9g at %lld [n=%lld dg vs central difference]", dg[i], fd, (long long)i, (long long)n);
+        }
         float *dd = FALLOC(n), *du2 = FALLOC(n);  // dg aliasing dout
         memcpy(dd, d, (size_t)n * sizeof(float));
-        ltt_swiglu_backward(dd, g, u, dd, du2, n);
+        bwd(dd, g, u, dd, du2, n);
         snprintf(ctx, sizeof ctx, "n=%lld, dg aliasing dout", (long long)n);
-        close_rel(ctx, dd, dgr, n, 1e-4, 0);
+        close_rel(ctx, dd, dgr, n, rel_bwd, 0);
     }
+    kend();
+}
+
+static void t_ltt_swiglu(void) {
+    t_gate("ltt_swiglu_forward", "ltt_swiglu_backward", ltt_swiglu_forward, ltt_swiglu_backward, silu, silu_prime, 9,
+           1e-5, 1e-4);
+}
+
+static void t_ltt_geglu(void) {
+    t_gate("ltt_geglu_forward", "ltt_geglu_backward", ltt_geglu_forward, ltt_geglu_backward, gelu_tanh, gelu_tanh_prime,
+           6, 1e-6, 1e-5);
+    kbegin("lt_geglu");  // the inference entry point is the training kernel
+    const int64_t n = 777;
+    float *g = FALLOC(n), *u = FALLOC(n), *o = FALLOC(n), *o2 = FALLOC(n);
+    fill_gate(g, n, 6);
+    fill(u, n, -1, 1);
+    fill_nan(o, n);
+    lt_geglu(g, u, o, n);
+    ltt_geglu_forward(g, u, o2, n);
+    same_f32("lt_geglu vs ltt_geglu_forward", o, o2, n);
     kend();
 }
 
@@ -1028,9 +1213,12 @@ static void seg_starts(const int32_t *seg, int64_t T, int64_t *st) {
 }
 
 static void t_ltt_attention(void) {
-    // T, nH, nKV, hd, segments (0 none, 1 three runs, 2 runs incl. length-1 ones)
-    const int64_t cfg[][5] = {{141, 6, 2, 32, 0}, {141, 6, 2, 64, 1}, {70, 4, 4, 64, 2}, {1, 2, 1, 64, 0},
-                              {65, 8, 2, 128, 1}, {33, 3, 1, 40, 2}};
+    // T, nH, nKV, hd, segments (0 none, 1 three runs, 2 runs incl. length-1 ones), window (0 none;
+    // Gemma 3's local layers see keys with t - j < window)
+    const int64_t cfg[][6] = {{141, 6, 2, 32, 0, 0}, {141, 6, 2, 64, 1, 0}, {70, 4, 4, 64, 2, 0}, {1, 2, 1, 64, 0, 0},
+                              {65, 8, 2, 128, 1, 0}, {33, 3, 1, 40, 2, 0}, {141, 4, 1, 32, 0, 17},
+                              {200, 4, 2, 64, 1, 64}, {70, 2, 1, 40, 2, 1}, {130, 2, 2, 16, 0, 65},
+                              {1, 2, 1, 64, 0, 3}, {97, 3, 1, 24, 1, 1000}};
     const int ncfg = (int)(sizeof cfg / sizeof cfg[0]);
     // Forward and backward share inputs and the references: both kernels in one pass per config.
     char fwd_fail[768] = "", bwd_fail[768] = "";
@@ -1050,6 +1238,9 @@ static void t_ltt_attention(void) {
         }
         int64_t *st = (int64_t *)talloc((size_t)T * 8);
         seg_starts(seg, T, st);
+        const int64_t window = cfg[c][5];
+        for (int64_t t = 0; t < T; t++)
+            if (window > 0 && t - window + 1 > st[t]) st[t] = t - window + 1;
         float *q = FALLOC(T * qs), *k = FALLOC(T * ks), *v = FALLOC(T * ks), *dout = FALLOC(T * qs);
         fill(q, T * qs, -2, 2);
         fill(k, T * ks, -2, 2);
@@ -1099,8 +1290,8 @@ static void t_ltt_attention(void) {
             }
         }
         char ctx[96];
-        snprintf(ctx, sizeof ctx, "T=%lld heads=%lld/%lld hd=%lld scale=%g %s", (long long)T, (long long)nH, (long long)nKV,
-                 (long long)hd, scale, seg ? "segments" : "no segments");
+        snprintf(ctx, sizeof ctx, "T=%lld heads=%lld/%lld hd=%lld scale=%g %s window=%lld", (long long)T, (long long)nH,
+                 (long long)nKV, (long long)hd, scale, seg ? "segments" : "no segments", (long long)window);
         // Forward in two head ranges (as threads split it), scratch poisoned.
         float *out = FALLOC(T * qs), *lse = FALLOC(nH * T);
         const int64_t fs = ltt_attention_forward_scratch_floats(hd);
@@ -1109,9 +1300,9 @@ static void t_ltt_attention(void) {
         fill_nan(lse, nH * T);
         const int64_t hs = nH > 1 ? 1 : nH;
         fill_nan(scr, fs);
-        ltt_attention_forward(q, k, v, out, lse, T, nH, nKV, hd, scale, 0, hs, scr, seg);
+        ltt_attention_forward(q, k, v, out, lse, T, nH, nKV, hd, scale, 0, hs, scr, seg, window);
         fill_nan(scr, fs);
-        if (hs < nH) ltt_attention_forward(q, k, v, out, lse, T, nH, nKV, hd, scale, hs, nH, scr, seg);
+        if (hs < nH) ltt_attention_forward(q, k, v, out, lse, T, nH, nKV, hd, scale, hs, nH, scr, seg, window);
         char c2[192];
         snprintf(c2, sizeof c2, "%s: out", ctx);
         close_rel(c2, out, outr, T * qs, 1e-5, 0);
@@ -1130,9 +1321,9 @@ static void t_ltt_attention(void) {
         fill_nan(dv, T * ks);
         const int64_t kvs = nKV > 1 ? 1 : nKV;
         fill_nan(bscr, bs);
-        ltt_attention_backward(q, k, v, out, dout, lse, dq, dk, dv, T, nH, nKV, hd, scale, 0, kvs, bscr, seg);
+        ltt_attention_backward(q, k, v, out, dout, lse, dq, dk, dv, T, nH, nKV, hd, scale, 0, kvs, bscr, seg, window);
         fill_nan(bscr, bs);
-        if (kvs < nKV) ltt_attention_backward(q, k, v, out, dout, lse, dq, dk, dv, T, nH, nKV, hd, scale, kvs, nKV, bscr, seg);
+        if (kvs < nKV) ltt_attention_backward(q, k, v, out, dout, lse, dq, dk, dv, T, nH, nKV, hd, scale, kvs, nKV, bscr, seg, window);
         snprintf(c2, sizeof c2, "%s: dq", ctx);
         close_rel(c2, dq, dqr, T * qs, 1e-4, fmax(rms(dqr, T * qs), 1e-2 * rms(dqm, T * qs)));
         snprintf(c2, sizeof c2, "%s: dk", ctx);
@@ -1510,6 +1701,8 @@ int main(void) {
         t_matvec_f32();
         for (int type = 1; type <= 3; type++) t_matvec_q(type);
         for (int type = 1; type <= 3; type++) t_dequant(type);
+        for (int type = 4; type <= 7; type++) t_kq_dequant(type);
+        for (int type = 4; type <= 7; type++) t_kq_matvec(type);
         t_block_sums();
         t_int8();
         t_attention_cache(0);
@@ -1521,6 +1714,7 @@ int main(void) {
         t_sgemm();
         t_ltt_rmsnorm();
         t_ltt_swiglu();
+        t_ltt_geglu();
         t_ltt_rope();
         t_ltt_cross_entropy();
         t_ltt_attention();

@@ -124,11 +124,24 @@ void lt_matvec_q4_0(const void *W, const float *x, const float *xsum, float *y, 
 void lt_matvec_q4_1(const void *W, const float *x, const float *xsum, float *y, int64_t cols, int64_t r0, int64_t r1);
 void lt_matvec_q8_0(const void *W, const float *x, float *y, int64_t cols, int64_t r0, int64_t r1);
 void lt_block_sums(const float *x, float *xsum, int64_t n);
+/// GGUF K-quant blocks (Q4_K, Q5_K, Q6_K: super-blocks of 256, `cols` a multiple of 256) and Q5_0
+/// (blocks of 32; the fallback type of a Q4_K_M file for rows that are not whole super-blocks), read
+/// directly; Q4_K and Q5_K also take the block sums of x (lt_block_sums, per 32).
+void lt_matvec_q4_k(const void *W, const float *x, const float *xsum, float *y, int64_t cols, int64_t r0, int64_t r1);
+void lt_matvec_q5_k(const void *W, const float *x, const float *xsum, float *y, int64_t cols, int64_t r0, int64_t r1);
+void lt_matvec_q6_k(const void *W, const float *x, float *y, int64_t cols, int64_t r0, int64_t r1);
+void lt_matvec_q5_0(const void *W, const float *x, float *y, int64_t cols, int64_t r0, int64_t r1);
 
 /// Q4_1 (has_min 1) or Q4_0 blocks to float32, `blocks` blocks of 32, bit for bit as ggml dequantizes them.
 void lt_dequantize_q4(const void *src, float *dst, int64_t blocks, int has_min);
 /// Q8_0 blocks to float32, bit for bit as ggml.
 void lt_dequantize_q8_0(const void *src, float *dst, int64_t blocks);
+/// Q4_K / Q5_K / Q6_K super-blocks (256 elements each) and Q5_0 blocks (32) to float32, bit for bit as
+/// ggml and gguf-py dequantize them, on every tier.
+void lt_dequantize_q4_k(const void *src, float *dst, int64_t blocks);
+void lt_dequantize_q5_k(const void *src, float *dst, int64_t blocks);
+void lt_dequantize_q6_k(const void *src, float *dst, int64_t blocks);
+void lt_dequantize_q5_0(const void *src, float *dst, int64_t blocks);
 
 // --- the same against an int8-quantized input (AVX512-VNNI; `--dtype bf16` only) ----------------
 /// 1 when the CPU has AVX512-VNNI (and AVX-512BW, F16C) and SIMD is enabled.
@@ -150,6 +163,11 @@ int lt_matvec_q8_0_int8(const void *W, const uint8_t *qx, const float *dx, float
 /// Causal grouped-query attention for T new queries at positions p0..p0+T-1.
 /// q: [T, nHeads*hd]; k, v caches: [>= p0+T, nKV*hd] (row stride kvStride floats);
 /// out: [T, nHeads*hd]. Heads [h0, h1) only. `scratch` holds p0+T floats.
+/// A sliding window (Gemma 3's local layers: query at position p sees keys with p - j < window)
+/// needs no parameter: attend one query row at a time from the window's first row,
+///   first = max(0, p0 + t + 1 - window):  lt_attention_causal(q + t*nHeads*hd, k + first*kvStride,
+///   v + first*kvStride, out + t*nHeads*hd, 1, p0 + t - first, ...)
+/// (the kernel works a query row at a time anyway, so this costs nothing; tested in kernel_tests.c).
 void lt_attention_causal(const float *q, const float *k, const float *v, float *out,
                          int64_t T, int64_t p0, int64_t nHeads, int64_t nKV, int64_t hd,
                          int64_t kvStride, float scale, int64_t h0, int64_t h1, float *scratch);
@@ -165,5 +183,7 @@ float lt_dot_f32(const float *a, const float *b, int64_t n);
 void lt_rmsnorm(const float *x, const float *w, float *y, int64_t n, float eps);
 /// out[i] = silu(g[i]) * u[i]
 void lt_swiglu(const float *g, const float *u, float *out, int64_t n);
+/// out[i] = gelu_tanh(g[i]) * u[i] (Gemma's MLP gate): ltt_geglu_forward on every tier.
+void lt_geglu(const float *g, const float *u, float *out, int64_t n);
 
 #endif

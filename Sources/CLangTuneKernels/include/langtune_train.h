@@ -72,12 +72,17 @@ void ltt_rope_backward_table(float *dx, int64_t T, int64_t heads, int64_t hd, co
 /// NULL, key j is visible to query t only if j <= t and all positions j..t
 /// carry the same id: segments must be contiguous runs (a packed batch is).
 /// lse[nHeads*T] receives lse[h*T + t] = log(sum_j exp(score_tj)) for the
-/// backward pass. Writes heads h0..<h1 only. Memory beyond the outputs is the
+/// backward pass. window > 0 also hides keys at or past `window` positions back
+/// (visible only when t - j < window, transformers' sliding_window_overlay:
+/// Gemma 3's local layers); window <= 0: no window. scale is the caller's
+/// (1/sqrt(hd) for Llama, query_pre_attn_scalar^-0.5 for Gemma).
+/// Writes heads h0..<h1 only. Memory beyond the outputs is the
 /// fixed-size scratch (online softmax over blocks of keys; see
 /// ltt_attention_forward_scratch_floats), one per thread.
 void ltt_attention_forward(const float *q, const float *k, const float *v, float *out, float *lse,
                            int64_t T, int64_t nHeads, int64_t nKV, int64_t hd, float scale,
-                           int64_t h0, int64_t h1, float *scratch, const int32_t *segment);
+                           int64_t h0, int64_t h1, float *scratch, const int32_t *segment,
+                           int64_t window);
 
 /// Floats of scratch ltt_attention_forward needs per call (per thread); independent of T.
 int64_t ltt_attention_forward_scratch_floats(int64_t hd);
@@ -89,11 +94,12 @@ int64_t ltt_attention_backward_scratch_floats(int64_t T, int64_t nHeads, int64_t
 /// and dq of the query heads that read them, so threads given disjoint kv
 /// ranges never write the same memory. Probabilities are recomputed from q.k
 /// and lse; D_t = sum(dout_t * out_t). scratch: see
-/// ltt_attention_backward_scratch_floats. segment as in the forward pass.
+/// ltt_attention_backward_scratch_floats. segment and window as in the forward pass.
 void ltt_attention_backward(const float *q, const float *k, const float *v, const float *out,
                             const float *dout, const float *lse, float *dq, float *dk, float *dv,
                             int64_t T, int64_t nHeads, int64_t nKV, int64_t hd, float scale,
-                            int64_t kv0, int64_t kv1, float *scratch, const int32_t *segment);
+                            int64_t kv0, int64_t kv1, float *scratch, const int32_t *segment,
+                            int64_t window);
 
 // ---- small products (LoRA) -------------------------------------------------------
 
@@ -111,6 +117,16 @@ void ltt_swiglu_forward(const float *g, const float *u, float *out, int64_t n);
 /// dg and du may alias dout (not g or u).
 void ltt_swiglu_backward(const float *dout, const float *g, const float *u, float *dg, float *du,
                          int64_t n);
+
+// ---- GeGLU (Gemma) -----------------------------------------------------------
+
+/// out = gelu_tanh(g) * u, gelu_tanh(g) = 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))) (PyTorch's
+/// gelu(approximate="tanh"), transformers' gelu_pytorch_tanh), computed as g * sigmoid(2 z), the
+/// same value without the tanh form's cancellation for negative g. out may alias g or u.
+void ltt_geglu_forward(const float *g, const float *u, float *out, int64_t n);
+/// dg = dout * u * gelu_tanh'(g), du = dout * gelu_tanh(g). dg and du may alias dout (not g or u).
+void ltt_geglu_backward(const float *dout, const float *g, const float *u, float *dg, float *du,
+                        int64_t n);
 
 // ---- cross-entropy ---------------------------------------------------------
 

@@ -22,15 +22,15 @@ public func dequantizeRow(_ type: DType, _ src: UnsafeRawPointer, _ dst: UnsafeM
     case .i64: for i in 0..<count { dst[i] = Float(src.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)) }
     case .q4_0: lt_dequantize_q4(src, dst, Int64(blocks), 0)
     case .q4_1: lt_dequantize_q4(src, dst, Int64(blocks), 1)
-    case .q5_0: dequantizeQ5_0(src, dst, blocks: blocks)
+    case .q5_0: lt_dequantize_q5_0(src, dst, Int64(blocks))
     case .q5_1: dequantizeQ5_1(src, dst, blocks: blocks)
     case .q8_0: lt_dequantize_q8_0(src, dst, Int64(blocks))
     case .q8_1: dequantizeQ8_1(src, dst, blocks: blocks)
     case .q2_K: dequantizeQ2_K(src, dst, blocks: blocks)
     case .q3_K: dequantizeQ3_K(src, dst, blocks: blocks)
-    case .q4_K: dequantizeQ4_K(src, dst, blocks: blocks)
-    case .q5_K: dequantizeQ5_K(src, dst, blocks: blocks)
-    case .q6_K: dequantizeQ6_K(src, dst, blocks: blocks)
+    case .q4_K: lt_dequantize_q4_k(src, dst, Int64(blocks))
+    case .q5_K: lt_dequantize_q5_k(src, dst, Int64(blocks))
+    case .q6_K: lt_dequantize_q6_k(src, dst, Int64(blocks))
     case .q8_K: dequantizeQ8_K(src, dst, blocks: blocks)
     }
 }
@@ -70,22 +70,6 @@ func halfAt(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
 func byteAt(_ p: UnsafeRawPointer, _ offset: Int) -> UInt8 { p.load(fromByteOffset: offset, as: UInt8.self) }
 
 
-
-// Q5_0: {f16 d; u32 qh; u8 qs[16]}; bit j of qh is the 5th bit of element j.
-func dequantizeQ5_0(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, blocks: Int) {
-    for b in 0..<blocks {
-        let x = src + b * 22, y = dst + b * 32
-        let d = halfAt(x, 0)
-        let qh = UInt32(littleEndian: x.loadUnaligned(fromByteOffset: 2, as: UInt32.self))
-        for j in 0..<16 {
-            let q = UInt32(byteAt(x, 6 + j))
-            let h0 = ((qh >> UInt32(j)) << 4) & 0x10
-            let h1 = (qh >> UInt32(j + 12)) & 0x10
-            y[j] = Float(Int32((q & 0xF) | h0) - 16) * d
-            y[j + 16] = Float(Int32((q >> 4) | h1) - 16) * d
-        }
-    }
-}
 
 // Q5_1: {f16 d; f16 m; u32 qh; u8 qs[16]}, x = q·d + m.
 func dequantizeQ5_1(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, blocks: Int) {

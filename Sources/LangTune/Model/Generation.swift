@@ -6,10 +6,14 @@ public struct GenerationOptions: Sendable {
     public var sampling: SamplingOptions
     /// Generation ends when the text contains one of these; the text is cut before it.
     public var stopStrings: [String]
-    public init(maxTokens: Int = 128, sampling: SamplingOptions = SamplingOptions(), stopStrings: [String] = []) {
+    /// Keeps the answer to a span of this text (`--grounded`).
+    public var grounding: GroundedSpan?
+    public init(maxTokens: Int = 128, sampling: SamplingOptions = SamplingOptions(), stopStrings: [String] = [],
+                grounding: GroundedSpan? = nil) {
         self.maxTokens = maxTokens
         self.sampling = sampling
         self.stopStrings = stopStrings
+        self.grounding = grounding
     }
 }
 
@@ -94,8 +98,18 @@ extension LanguageModel {
             if emitted < end { emitted = end }
         }
 
+        var span = GroundedSpan.State()
         while generated.count < options.maxTokens && !logits.isEmpty {
-            let id = sampler.next(logits: logits, context: context)
+            let id: Int
+            if let g = options.grounding {
+                g.mask(&logits, state: span, tokenizer: tokenizer, stops: stops)
+                // Nothing allowed: the answer has reached the end of the text without content.
+                guard logits.contains(where: { $0 > -.infinity }) else { finish = .eos; break }
+                id = sampler.next(logits: logits, context: context)
+                span = g.allows(id, state: span, tokenizer: tokenizer, stops: stops).next
+            } else {
+                id = sampler.next(logits: logits, context: context)
+            }
             generated.append(id)
             context.append(id)
             if stops.contains(id) { finish = .eos; break }

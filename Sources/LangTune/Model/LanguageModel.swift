@@ -135,6 +135,24 @@ func logSoftmax(_ logits: [Float], row: Int, vocab: Int, index: Int) -> Double {
 
 /// The k largest values as (index, value), largest first; ties by lower index.
 public func topK(_ values: [Float], _ k: Int) -> [(Int, Float)] {
-    let order = values.indices.sorted { values[$0] > values[$1] || (values[$0] == values[$1] && $0 < $1) }
-    return order.prefix(k).map { ($0, values[$0]) }
+    guard k > 0 else { return [] }
+    if k * 8 >= values.count {
+        let order = values.indices.sorted { values[$0] > values[$1] || (values[$0] == values[$1] && $0 < $1) }
+        return order.prefix(k).map { ($0, values[$0]) }
+    }
+    // One pass keeping the best k so far, best first; an equal value goes after the ones
+    // already kept, so ties stay in index order as in the full sort.
+    var best: [(Int, Float)] = []
+    best.reserveCapacity(k + 1)
+    for (i, v) in values.enumerated() {
+        if best.count == k && !(v > best[k - 1].1) { continue }
+        var lo = 0, hi = best.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if best[mid].1 >= v { lo = mid + 1 } else { hi = mid }
+        }
+        best.insert((i, v), at: lo)
+        if best.count > k { best.removeLast() }
+    }
+    return best
 }

@@ -214,7 +214,7 @@ public final class LlamaModel: @unchecked Sendable {
                     for head in s..<e {
                         ltt_attention_forward(q.pointer, kNew.pointer, vNew.pointer, att.pointer, flash.lse.pointer, Int64(T),
                                               Int64(nH), Int64(nKV), Int64(hd), scale, Int64(head), Int64(head + 1),
-                                              flash.scratch.pointer + head * flash.per, nil)
+                                              flash.scratch.pointer + head * flash.per, nil, 0)
                     }
                 }
             } else {
@@ -273,10 +273,10 @@ public final class LlamaModel: @unchecked Sendable {
     public var vocabSize: Int { lmHead.outFeatures }
 
     /// Bytes the matrix-vector products of one generated token read: every projection and the head, as
-    /// the kernels read them (a GGUF's Q4/Q8 blocks, NF4 codes and scales, or float32).
+    /// the kernels read them (a GGUF's Q4/Q5/Q8/K-quant blocks, NF4 codes and scales, or float32).
     public var weightBytesReadPerToken: Int {
         func bytes(_ w: LinearWeight) -> Int {
-            if let b = w.blocks, [.q4_0, .q4_1, .q8_0].contains(b.dtype) { return b.byteCount }
+            if let b = w.blocks, b.dtype.hasBlockMatvec { return b.byteCount }
             if w.dense == nil, w.nf4 != nil { return w.outFeatures * w.inFeatures / 2 + w.outFeatures * w.inFeatures / 64 * 4 }
             return w.outFeatures * w.inFeatures * 4
         }

@@ -55,7 +55,7 @@ public struct CPUBackend: ComputeBackend {
     public func linear(_ w: LinearWeight, x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>) {
         let n = w.outFeatures, k = w.inFeatures
         // Generation reads GGUF blocks directly; everything else without a float32 copy goes through tiles.
-        let readsBlocks = quantizedMatvec && w.blocks.map { [.q4_0, .q4_1, .q8_0].contains($0.dtype) } == true
+        let readsBlocks = quantizedMatvec && w.blocks?.dtype.hasBlockMatvec == true
         if rows > 2, usesBF16, let wb = w.bf16Values {
             scratch.withBF16(rows * k) { xb in
                 lt_f32_to_bf16(x, xb, Int64(rows * k))
@@ -109,14 +109,25 @@ public struct CPUBackend: ComputeBackend {
             case .q8_0:
                 threads.parallelFor(n, grain: 16) { s, e in lt_matvec_q8_0(base, x, y, k, Int64(s), Int64(e)) }
                 return
-            case .q4_0, .q4_1:
+            case .q6_K:
+                threads.parallelFor(n, grain: 16) { s, e in lt_matvec_q6_k(base, x, y, k, Int64(s), Int64(e)) }
+                return
+            case .q5_0:
+                threads.parallelFor(n, grain: 16) { s, e in lt_matvec_q5_0(base, x, y, k, Int64(s), Int64(e)) }
+                return
+            case .q4_0, .q4_1, .q4_K, .q5_K:
+                // These carry a minimum (or Q4_0's offset of 8): the kernels take x's sums per 32.
                 var sums = [Float](repeating: 0, count: w.inFeatures / 32)
                 lt_block_sums(x, &sums, k)
                 sums.withUnsafeBufferPointer { sp in
                     let xs = sp.baseAddress!
                     threads.parallelFor(n, grain: 16) { s, e in
-                        if q.dtype == .q4_1 { lt_matvec_q4_1(base, x, xs, y, k, Int64(s), Int64(e)) }
-                        else { lt_matvec_q4_0(base, x, xs, y, k, Int64(s), Int64(e)) }
+                        switch q.dtype {
+                        case .q4_1: lt_matvec_q4_1(base, x, xs, y, k, Int64(s), Int64(e))
+                        case .q4_K: lt_matvec_q4_k(base, x, xs, y, k, Int64(s), Int64(e))
+                        case .q5_K: lt_matvec_q5_k(base, x, xs, y, k, Int64(s), Int64(e))
+                        default: lt_matvec_q4_0(base, x, xs, y, k, Int64(s), Int64(e))
+                        }
                     }
                 }
                 return
@@ -143,5 +154,17 @@ public struct CPUBackend: ComputeBackend {
                 }
             }
         } } }
+    }
+}
+
+extension DType {
+    /// Block types the matrix-vector kernels read as stored (`lt_matvec_*`): generation keeps these
+    /// quantized. Q5_0 is in the list because a Q4_K_M file stores rows that are not whole K-quant
+    /// super-blocks as Q5_0.
+    var hasBlockMatvec: Bool {
+        switch self {
+        case .q4_0, .q4_1, .q8_0, .q5_0, .q4_K, .q5_K, .q6_K: return true
+        default: return false
+        }
     }
 }

@@ -11,7 +11,8 @@ public final class LinearWeight: @unchecked Sendable {
     public let dense: UnsafePointer<Float>?
     /// The NF4 form of a QLoRA base weight: products dequantize it tile by tile.
     public let nf4: NF4Tensor?
-    /// Q4_0 / Q4_1 / Q8_0 blocks read directly by `lt_matvec_*`, if the source had them.
+    /// The source's blocks when `lt_matvec_*` reads them directly (`DType.hasBlockMatvec`), or the
+    /// stored form of a weight kept without a float32 copy (`init(blocksOnly:)`).
     public let blocks: WeightTensor?
     public let bias: FloatBuffer?
     private let owner: AnyObject?
@@ -73,10 +74,7 @@ public final class LinearWeight: @unchecked Sendable {
             dense = UnsafePointer(buf.pointer)
             owner = buf
         }
-        switch t.dtype {
-        case .q4_0, .q4_1, .q8_0: blocks = t
-        default: blocks = nil
-        }
+        blocks = t.dtype.hasBlockMatvec ? t : nil
         nf4 = nil
         if let b = bias {
             guard b.elementCount == outFeatures else {

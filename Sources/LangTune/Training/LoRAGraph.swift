@@ -188,7 +188,7 @@ public final class LoRAGraph: @unchecked Sendable {
                     ltt_attention_forward(acts.q.pointer + o * qW, acts.k.pointer + o * kvW, acts.v.pointer + o * kvW,
                                           acts.att.pointer + o * qW, acts.lse.pointer + o * nH, Int64(span.count),
                                           Int64(nH), Int64(nKV), Int64(hd), scale, Int64(h), Int64(h + 1),
-                                          scratch.pointer + h * scratchPer, nil)
+                                          scratch.pointer + h * scratchPer, nil, 0)
                 }
             }
         }
@@ -309,7 +309,7 @@ public final class LoRAGraph: @unchecked Sendable {
                                            acts.att.pointer + o * qW, dAtt.pointer + o * qW, acts.lse.pointer + o * nH,
                                            dq.pointer + o * qW, dk.pointer + o * kvW, dv.pointer + o * kvW,
                                            Int64(span.count), Int64(nH), Int64(nKV), Int64(hd), scale,
-                                           Int64(kvh), Int64(kvh + 1), scratch.pointer + kvh * per, nil)
+                                           Int64(kvh), Int64(kvh + 1), scratch.pointer + kvh * per, nil, 0)
                 }
             }
         }

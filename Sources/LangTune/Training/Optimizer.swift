@@ -8,7 +8,13 @@ public enum LRSchedule: String, Sendable, Codable, CaseIterable {
     /// Multiplier of the peak learning rate at optimizer step `step` (0-based) of `total`.
     public func factor(step: Int, total: Int, warmup: Int) -> Double {
         if step < warmup { return Double(step) / Double(max(1, warmup)) }
-        let progress = Double(step - warmup) / Double(max(1, total - warmup))
+        return factor(progress: Double(step - warmup) / Double(max(1, total - warmup)))
+    }
+
+    /// Multiplier after warm-up at `progress` (0 at the start, 1 at the end) of the run; a
+    /// time-budgeted run measures progress in seconds instead of steps.
+    public func factor(progress: Double) -> Double {
+        let progress = min(max(progress, 0), 1)
         switch self {
         case .constant: return 1
         case .linear: return max(0, 1 - progress)

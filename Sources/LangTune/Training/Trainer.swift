@@ -7,8 +7,11 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     public var optimizer = AdamWOptions()
     public var schedule: LRSchedule = .cosine
     public var warmupSteps = 0
-    /// Optimizer steps; nil means `epochs` passes over the data.
+    /// Optimizer steps; nil means `epochs` passes over the data (or, with `timeBudget`, no limit).
     public var steps: Int?
+    /// Wall-clock seconds of training (`--time-budget`): steps go on, over as many epochs as it
+    /// takes, while the next one and the final validation still fit; the schedule runs on time.
+    public var timeBudget: Double?
     public var epochs: Double = 1
     public var batchSize = 4
     public var gradAccum = 1
@@ -105,15 +108,26 @@ public final class Trainer: @unchecked Sendable {
         plan = BatchPlan(lengths: train.map(\.ids.count), batchSize: options.batchSize, seed: options.seed, epoch: 0)
     }
 
-    /// Optimizer steps the run will take.
+    /// Optimizer steps the run will take (with a time budget: at most, `Int.max` when only time limits it).
     public var totalSteps: Int {
         if let s = options.steps { return s }
+        if options.timeBudget != nil { return Int.max }
         let micro = Double(plan.count) * options.epochs
         return max(1, Int((micro / Double(options.gradAccum)).rounded(.up)))
     }
 
     public func learningRate(at step: Int) -> Double {
         options.optimizer.learningRate * options.schedule.factor(step: step, total: totalSteps, warmup: options.warmupSteps)
+    }
+
+    /// The learning rate of a time-budgeted run at `step`, `elapsed` seconds into `seconds` of training:
+    /// warm-up counts steps, the decay counts time, or steps when `--steps` ends the run sooner.
+    public func learningRate(at step: Int, elapsed: Double, of seconds: Double) -> Double {
+        let peak = options.optimizer.learningRate
+        if step < options.warmupSteps { return peak * Double(step) / Double(options.warmupSteps) }
+        var progress = elapsed / max(seconds, 1e-9)
+        if let s = options.steps { progress = max(progress, Double(step - options.warmupSteps) / Double(max(1, s - options.warmupSteps))) }
+        return peak * options.schedule.factor(progress: progress)
     }
 
     /// The next micro-batch, advancing through epochs.
@@ -142,7 +156,7 @@ public final class Trainer: @unchecked Sendable {
     /// target token, the gradient norm before clipping, and the tokens processed. With several ranks,
     /// each runs its share and the gradients are summed: every share is scaled by the global batch's
     /// answer-token count, so the sum is the single-process gradient (up to float32 summation order).
-    public func step(_ batches: [[TokenizedExample]]) throws -> (loss: Double, gradNorm: Double, tokens: Int) {
+    public func step(_ batches: [[TokenizedExample]], lr: Double? = nil) throws -> (loss: Double, gradNorm: Double, tokens: Int) {
         let c = collective
         let targets = batches.reduce(0) { $0 + $1.reduce(0) { $0 + $1.targetCount } }
         let tokens = batches.reduce(0) { $0 + $1.reduce(0) { $0 + $1.ids.count } }
@@ -160,7 +174,7 @@ public final class Trainer: @unchecked Sendable {
             try reducer.allreduceSum(grads.all, over: c)
             loss = try c.sum([loss])[0]
         }
-        let norm = optimizer.apply(grads, lr: learningRate(at: s))
+        let norm = optimizer.apply(grads, lr: lr ?? learningRate(at: s))
         return (targets > 0 ? loss / Double(targets) : 0, norm, tokens)
     }
 

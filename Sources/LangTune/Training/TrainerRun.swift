@@ -126,8 +126,12 @@ extension Trainer {
             metrics = try MetricsWriter(url: metricsURL)
         }
         if c.size > 1 { state = try shareState(state) }
+        // Seconds one validation pass takes: a time-budgeted run keeps that much for its last one.
+        var validationSeconds = 0.0
         if !resume && !validation.isEmpty {
+            let v0 = Date()
             let base = try evaluate(validation, withAdapter: false)
+            validationSeconds = Date().timeIntervalSince(v0)
             state.baseValLoss = base
             // A fresh adapter (B = 0) is the base model: no second pass needed.
             let startsAtBase = adapter.layers.allSatisfy { $0.values.allSatisfy { w in (0..<w.b.count).allSatisfy { w.b.pointer[$0] == 0 } } }
@@ -139,13 +143,18 @@ extension Trainer {
         var lastLoss: Double? = nil
         var interrupted = false
         var recentTokens: [(Double, Int)] = []
-        while state.step < total {
+        let budget = options.timeBudget
+        // With a budget: the seconds the steps may use (the last validation's share kept back).
+        func trainingSeconds() -> Double { max(1, (budget ?? 0) - (validation.isEmpty ? 0 : validationSeconds)) }
+        var last = state.step >= total
+        while !last {
             if try agreedStop(shouldStop()) { interrupted = true; break }
             let t0 = Date()
             let inCollectives = c.traffic.seconds
             let batches = nextStepBatches()
-            let lr = learningRate(at: state.step)
-            let (loss, norm, tokens) = try step(batches)
+            let lr = budget == nil ? learningRate(at: state.step)
+                : learningRate(at: state.step, elapsed: Date().timeIntervalSince(start), of: trainingSeconds())
+            let (loss, norm, tokens) = try step(batches, lr: lr)
             state.step = optimizer.step
             state.tokens += tokens
             state.epoch = epoch
@@ -157,9 +166,21 @@ extension Trainer {
             let tps = Double(recentTokens.reduce(0) { $0 + $1.1 }) / max(recentTokens.reduce(0) { $0 + $1.0 }, 1e-9)
             let elapsed = Date().timeIntervalSince(start)
             state.elapsed = elapsed
+            // The last step: the step count is reached, or (with a budget) another step would not fit.
+            let meanStep = recentTokens.reduce(0) { $0 + $1.0 } / Double(recentTokens.count)
+            var estimatedTotal = total
+            if budget != nil {
+                let fits = Int(max(0, trainingSeconds() - elapsed) / max(meanStep, 1e-9))
+                estimatedTotal = min(total, state.step + fits)
+            }
+            // Ranks decide together (they measure their own clocks).
+            let outOfTime = budget != nil ? try agreedStop(estimatedTotal <= state.step) : false
+            last = state.step >= total || outOfTime
             var val: Double? = nil
-            if options.evalEvery > 0 && !validation.isEmpty && (state.step % options.evalEvery == 0 || state.step == total) {
+            if !validation.isEmpty && ((options.evalEvery > 0 && state.step % options.evalEvery == 0) || last) {
+                let v0 = Date()
                 val = try evaluate(validation)
+                validationSeconds = Date().timeIntervalSince(v0)
                 if state.bestValLoss.map({ val! < $0 }) ?? true {
                     state.bestValLoss = val
                     state.bestStep = state.step
@@ -170,10 +191,11 @@ extension Trainer {
                                                tokensPerSecond: tps, elapsed: elapsed, valLoss: val,
                                                collectiveSeconds: c.size > 1 ? c.traffic.seconds - inCollectives : nil))
             if c.isRoot {
-                progress(TrainingProgress(step: state.step, totalSteps: total, loss: loss, lr: lr, tokensPerSecond: tps,
-                                          elapsed: elapsed, eta: elapsed / Double(state.step) * Double(total - state.step), valLoss: val))
+                let eta = budget.map { max(0, $0 - elapsed) } ?? elapsed / Double(state.step) * Double(total - state.step)
+                progress(TrainingProgress(step: state.step, totalSteps: last ? state.step : estimatedTotal, loss: loss, lr: lr,
+                                          tokensPerSecond: tps, elapsed: elapsed, eta: eta, valLoss: val))
             }
-            if options.saveEvery > 0 && state.step % options.saveEvery == 0 && state.step < total {
+            if options.saveEvery > 0 && state.step % options.saveEvery == 0 && !last {
                 try checkReplicas()
                 if c.isRoot { try saveCheckpoint(state) }
             }
@@ -189,7 +211,7 @@ extension Trainer {
                 try adapter.save(to: output.path)
             }
         }
-        return TrainingSummary(steps: state.step, totalSteps: total, finalLoss: lastLoss, bestValLoss: state.bestValLoss,
+        return TrainingSummary(steps: state.step, totalSteps: budget != nil && !interrupted ? state.step : total, finalLoss: lastLoss, bestValLoss: state.bestValLoss,
                                bestStep: state.bestStep, baseValLoss: state.baseValLoss, tokens: state.tokens,
                                seconds: state.elapsed, interrupted: interrupted, adapterPath: output.path)
     }

@@ -217,9 +217,7 @@ public struct TrainingDataBuilder: Sendable {
         let answer = (item.answers.first ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard !answer.isEmpty else { return .dropped(.noAnswerTokens) }
         func build(_ context: String) throws -> TokenizedExample {
-            var messages = try promptMessages(for: item, context: context)
-            messages.append(ChatMessage(role: "assistant", content: answer))
-            return encode(try chatSegments(messages, origin: origin), origin: origin)
+            try qaSequence(item, answer: answer, context: context, origin: origin)
         }
         let whole = try build(item.context)
         if whole.targetCount == 0 { return .dropped(.noAnswerTokens) }
@@ -242,6 +240,14 @@ public struct TrainingDataBuilder: Sendable {
         }
         if best.targetCount == 0 { return .dropped(.noAnswerTokens) }
         return .kept([best], trimmed: true)
+    }
+
+    /// `item` asked about `context` and answered with `answer`, tokenized: the prompt's tokens
+    /// unlabelled, the answer's (with its end-of-turn token) labelled.
+    func qaSequence(_ item: QAItem, answer: String, context: String, origin: String) throws -> TokenizedExample {
+        var messages = try promptMessages(for: item, context: context)
+        messages.append(ChatMessage(role: "assistant", content: answer))
+        return encode(try chatSegments(messages, origin: origin), origin: origin)
     }
 
     /// The answer's span in `scalars`: at `answer_start` when the text there matches (allowing

@@ -114,6 +114,28 @@ final class TrainCLITests: XCTestCase {
         XCTAssertEqual(lines.count, 24)
     }
 
+    /// `--time-budget`: a run on time, with its final validation; malformed durations are refused by name.
+    func testTimeBudget() throws {
+        let model = try AdapterTestSupport.tinyLlama3Folder()
+        let dir = try AdapterTestSupport.tempDir("budget")
+        defer { try? FileManager.default.removeItem(at: dir); try? FileManager.default.removeItem(at: model) }
+        let out = dir.appendingPathComponent("run")
+        let t0 = Date()
+        var r = try CLI.run(["train", "--model", model.path, "--data", sample, "--output", out.path, "--time-budget", "5s",
+                             "--batch-size", "2", "--rank", "2", "--val-split", "0.25", "--report-examples", "0", "--threads", "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("for 00:05"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("validation loss: base"), r.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 60)
+        let lines = try String(contentsOf: out.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+        XCTAssertTrue(lines.last!.contains("val_loss"), "the last step validated")
+        for bad in ["5x", "m", "1h30", "-2m", "0s"] {
+            r = try CLI.run(["train", "--model", model.path, "--data", sample, "--output", dir.appendingPathComponent("o").path, "--time-budget", bad])
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.stderr.contains("--time-budget"), bad + ": " + r.stderr)
+        }
+    }
+
     func testBadInputGivesClearErrorsAndKeepsGoodOutput() throws {
         let model = try AdapterTestSupport.tinyLlama3Folder()
         let dir = try AdapterTestSupport.tempDir("train-errors")

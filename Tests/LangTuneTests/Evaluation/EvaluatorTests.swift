@@ -48,7 +48,7 @@ final class EvaluatorTests: XCTestCase {
         for (b, p) in prompts.enumerated() {
             let ref = lm.generate(promptIds: p, options: GenerationOptions(maxTokens: 12))
             let refIds = ref.ids.filter { !lm.stopTokenIds.contains($0) }
-            XCTAssertEqual(ours[b], refIds, "sequence \(b)")
+            XCTAssertEqual(ours[b].ids, refIds, "sequence \(b)")
         }
     }
 

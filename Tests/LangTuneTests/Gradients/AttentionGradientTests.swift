@@ -1,12 +1,13 @@
 import CLangTuneKernels
 import XCTest
 
-/// Naive Float64 attention: full score matrix, explicit mask.
+/// Naive Float64 attention: full score matrix, explicit mask (causal, inside a segment, and with a
+/// window w > 0 only keys with t - j < w: transformers' sliding_window_overlay).
 private struct AttentionReference {
     let T: Int, nH: Int, nKV: Int, hd: Int, scale: Double
     let visible: [[Bool]]  // [t][j]
 
-    init(T: Int, nH: Int, nKV: Int, hd: Int, scale: Float, segment: [Int32]?) {
+    init(T: Int, nH: Int, nKV: Int, hd: Int, scale: Float, segment: [Int32]?, window: Int) {
         self.T = T
         self.nH = nH
         self.nKV = nKV
@@ -14,7 +15,7 @@ private struct AttentionReference {
         self.scale = Double(scale)
         visible = (0..<T).map { t in
             (0..<T).map { j in
-                guard j <= t else { return false }
+                guard j <= t, window <= 0 || t - j < window else { return false }
                 guard let segment else { return true }
                 return (j...t).allSatisfy { segment[$0] == segment[t] }
             }
@@ -87,19 +88,19 @@ private struct AttentionReference {
 
 final class GradientsAttentionTests: XCTestCase {
     private func check(
-        T: Int, nH: Int, nKV: Int, hd: Int, runs: [Int]?, fdSamples: Int = 30, seed: UInt64,
-        rng: inout GradRNG
+        T: Int, nH: Int, nKV: Int, hd: Int, runs: [Int]?, window: Int = 0, fdSamples: Int = 30, seed: UInt64,
+        rng: inout GradRNG, scale fixedScale: Float? = nil
     ) {
         var segment: [Int32]?
         if let runs {
             XCTAssertEqual(runs.reduce(0, +), T)
             segment = runs.enumerated().flatMap { Array(repeating: Int32($0.offset * 7 + 3), count: $0.element) }
         }
-        let tag = "T\(T) nH\(nH) nKV\(nKV) hd\(hd) runs \(runs.map { "\($0)" } ?? "none")"
-        let scale = Float(1 / Double(hd).squareRoot())
+        let tag = "T\(T) nH\(nH) nKV\(nKV) hd\(hd) runs \(runs.map { "\($0)" } ?? "none") window \(window)"
+        let scale = fixedScale ?? Float(1 / Double(hd).squareRoot())
         let q = rng.floats(T * nH * hd, -2, 2), k = rng.floats(T * nKV * hd, -2, 2)
         let v = rng.floats(T * nKV * hd), dout = rng.floats(T * nH * hd)
-        let ref = AttentionReference(T: T, nH: nH, nKV: nKV, hd: hd, scale: scale, segment: segment)
+        let ref = AttentionReference(T: T, nH: nH, nKV: nKV, hd: hd, scale: scale, segment: segment, window: window)
         let qd = doubles(q), kd = doubles(k), vd = doubles(v), doutd = doubles(dout)
         let (outRef, lseRef) = ref.forward(qd, kd, vd)
         let (dqRef, dkRef, dvRef) = ref.backward(qd, kd, vd, doutd)
@@ -117,9 +118,9 @@ final class GradientsAttentionTests: XCTestCase {
             var fwdScratch = [Float](repeating: .nan, count: Int(ltt_attention_forward_scratch_floats(Int64(hd))))
             withOptionalPointer(segment) { seg in
                 ltt_attention_forward(q, k, v, &out, &lse, Int64(T), Int64(nH), Int64(nKV), Int64(hd), scale,
-                                      0, Int64(hSplit), &fwdScratch, seg)
+                                      0, Int64(hSplit), &fwdScratch, seg, Int64(window))
                 ltt_attention_forward(q, k, v, &out, &lse, Int64(T), Int64(nH), Int64(nKV), Int64(hd), scale,
-                                      Int64(hSplit), Int64(nH), &fwdScratch, seg)
+                                      Int64(hSplit), Int64(nH), &fwdScratch, seg, Int64(window))
             }
             assertClose(out, outRef, rel: 1e-5, "\(label) out", seed: seed)
             assertClose(lse, lseRef, rel: 1e-5, "\(label) lse", seed: seed)
@@ -133,14 +134,17 @@ final class GradientsAttentionTests: XCTestCase {
             withOptionalPointer(segment) { seg in
                 for (a, b) in [(0, kvSplit), (kvSplit, nKV)] where a < b {
                     ltt_attention_backward(q, k, v, out, dout, lse, &dq, &dk, &dv, Int64(T), Int64(nH), Int64(nKV),
-                                           Int64(hd), scale, Int64(a), Int64(b), &scratch, seg)
+                                           Int64(hd), scale, Int64(a), Int64(b), &scratch, seg, Int64(window))
                 }
             }
-            assertClose(dq, dqRef, rel: 1e-4, "\(label) dq", seed: seed)
-            assertClose(dk, dkRef, rel: 1e-4, "\(label) dk", seed: seed)
+            // dq and dk are sums that cancel (exactly to 0 with window 1, where each query sees only
+            // itself): their rounding scales with dv's size, not their own.
+            let dqFloor = max(rms(dqRef), 1e-2 * rms(dvRef)), dkFloor = max(rms(dkRef), 1e-2 * rms(dvRef))
+            assertClose(dq, dqRef, rel: 1e-4, floor: dqFloor, "\(label) dq", seed: seed)
+            assertClose(dk, dkRef, rel: 1e-4, floor: dkFloor, "\(label) dk", seed: seed)
             assertClose(dv, dvRef, rel: 1e-4, "\(label) dv", seed: seed)
-            assertClose(qIdx.map { dq[$0] }, fdQ, rel: 1e-4, floor: rms(dqRef), "\(label) dq vs FD", seed: seed)
-            assertClose(kIdx.map { dk[$0] }, fdK, rel: 1e-4, floor: rms(dkRef), "\(label) dk vs FD", seed: seed)
+            assertClose(qIdx.map { dq[$0] }, fdQ, rel: 1e-4, floor: dqFloor, "\(label) dq vs FD", seed: seed)
+            assertClose(kIdx.map { dk[$0] }, fdK, rel: 1e-4, floor: dkFloor, "\(label) dk vs FD", seed: seed)
             assertClose(vIdx.map { dv[$0] }, fdV, rel: 1e-4, floor: rms(dvRef), "\(label) dv vs FD", seed: seed)
         }
     }
@@ -177,5 +181,21 @@ final class GradientsAttentionTests: XCTestCase {
         // Key blocks start at the segment start (2): one ends at t0 + 1 = 65 and
         // must still be masked for query 64.
         check(T: 131, nH: 3, nKV: 1, hd: 16, runs: [2, 129], fdSamples: 4, seed: seed, rng: &rng)
+    }
+
+    /// Gemma 3's local layers: a sliding window (t - j < window) across key blocks and query tiles,
+    /// alone and with packed segments, at Gemma's scale query_pre_attn_scalar^-0.5 (256^-0.5 with
+    /// hd 20 here, so the scale is not 1/sqrt(hd)). Window 1 sees only the diagonal.
+    func testSlidingWindow() {
+        let seed = GradSeed.make()
+        var rng = GradRNG(state: seed)
+        check(T: 33, nH: 4, nKV: 2, hd: 16, runs: nil, window: 5, seed: seed, rng: &rng)
+        check(T: 33, nH: 2, nKV: 1, hd: 16, runs: nil, window: 1, fdSamples: 8, seed: seed, rng: &rng)
+        let a = 3 + rng.int(20)
+        check(T: 70, nH: 3, nKV: 1, hd: 20, runs: [a, 70 - a], window: 7 + rng.int(40), fdSamples: 8, seed: seed,
+              rng: &rng, scale: 0.0625)
+        check(T: 131, nH: 2, nKV: 1, hd: 16, runs: nil, window: 64, fdSamples: 4, seed: seed, rng: &rng)
+        // A window longer than the sequence is no window.
+        check(T: 20, nH: 2, nKV: 2, hd: 8, runs: [12, 8], window: 1000, fdSamples: 4, seed: seed, rng: &rng)
     }
 }

@@ -62,12 +62,12 @@ final class GradientsKernelPathAgreementTests: XCTestCase {
             var out = [Float](repeating: 0, count: q.count), lse = [Float](repeating: 0, count: nH * T)
             var fwdScratch = [Float](repeating: 0, count: Int(ltt_attention_forward_scratch_floats(Int64(hd))))
             ltt_attention_forward(qr, k, v, &out, &lse, Int64(T), Int64(nH), Int64(nKV), Int64(hd), 0.17, 0,
-                                  Int64(nH), &fwdScratch, segment)
+                                  Int64(nH), &fwdScratch, segment, 0)
             var dq = [Float](repeating: 0, count: q.count), dk = [Float](repeating: 0, count: k.count)
             var dv = dk
             var scratch = [Float](repeating: 0, count: Int(ltt_attention_backward_scratch_floats(Int64(T), Int64(nH), Int64(nKV), Int64(hd))))
             ltt_attention_backward(qr, k, v, out, dout, lse, &dq, &dk, &dv, Int64(T), Int64(nH), Int64(nKV),
-                                   Int64(hd), 0.17, 0, Int64(nKV), &scratch, segment)
+                                   Int64(hd), 0.17, 0, Int64(nKV), &scratch, segment, 0)
             return qr + dq0 + out + lse + dq + dk + dv
         }, "rope + attention", rel: 1e-4)
 
