@@ -65,13 +65,12 @@ extension LlamaModel {
     }
 
     /// The gated activation in place in `g`: SwiGLU, or Gemma's GeGLU with tanh GELU
-    /// (transformers' `gelu_pytorch_tanh`).
+    /// (transformers' `gelu_pytorch_tanh`), both the tier's kernels.
     func gatedActivation(_ g: FloatBuffer, _ u: FloatBuffer, count n: Int) {
-        guard config.gemma3 != nil else { lt_swiglu(g.pointer, u.pointer, g.pointer, Int64(n)); return }
-        let c: Float = 0.7978845608028654  // sqrt(2 / pi)
-        for i in 0..<n {
-            let x = g.pointer[i]
-            g.pointer[i] = 0.5 * x * (1 + tanhf(c * (x + 0.044715 * x * x * x))) * u.pointer[i]
+        if config.gemma3 != nil {
+            lt_geglu(g.pointer, u.pointer, g.pointer, Int64(n))
+        } else {
+            lt_swiglu(g.pointer, u.pointer, g.pointer, Int64(n))
         }
     }
 
