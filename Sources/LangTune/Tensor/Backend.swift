@@ -105,8 +105,10 @@ public struct CPUBackend: ComputeBackend {
     }
 
     /// Each row as `rows: 1` computes it (the same kernel over the same split of outputs), but with the
-    /// rows inside each thread's slice of outputs: that slice of the weight is read from memory once and
-    /// from cache for the other rows, so B rows cost far less than B matrix-vector products.
+    /// rows inside each thread's slice of outputs, tile by tile: a tile of 32 weight rows is read from
+    /// memory once and from cache for every request row, so B rows cost far less than B matrix-vector
+    /// products. Tiles start at the slice's start and hold a multiple of 4 weight rows, so the kernels
+    /// group rows in fours exactly as over the whole slice: the numbers do not change.
     public func linearRowwise(_ w: LinearWeight, x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>) {
         let n = w.outFeatures, k = w.inFeatures
         guard rows > 1, !usesReducedPrecisionDecoding else {
@@ -120,19 +122,23 @@ public struct CPUBackend: ComputeBackend {
             if q.dtype != .q8_0 { for r in 0..<rows { lt_block_sums(x + r * k, xs + r * (k / 32), Int64(k)) } }
             do {
                 threads.parallelFor(n, grain: 16) { s, e in
-                    for r in 0..<rows {
-                        let xr = x + r * k, yr = y + r * n
-                        switch q.dtype {
-                        case .q8_0: lt_matvec_q8_0(base, xr, yr, Int64(k), Int64(s), Int64(e))
-                        case .q4_1: lt_matvec_q4_1(base, xr, xs + r * (k / 32), yr, Int64(k), Int64(s), Int64(e))
-                        default: lt_matvec_q4_0(base, xr, xs + r * (k / 32), yr, Int64(k), Int64(s), Int64(e))
+                    Self.tiles(s, e) { t0, t1 in
+                        for r in 0..<rows {
+                            let xr = x + r * k, yr = y + r * n
+                            switch q.dtype {
+                            case .q8_0: lt_matvec_q8_0(base, xr, yr, Int64(k), Int64(t0), Int64(t1))
+                            case .q4_1: lt_matvec_q4_1(base, xr, xs + r * (k / 32), yr, Int64(k), Int64(t0), Int64(t1))
+                            default: lt_matvec_q4_0(base, xr, xs + r * (k / 32), yr, Int64(k), Int64(t0), Int64(t1))
+                            }
                         }
                     }
                 }
             }
         } else if let d = w.dense {
             threads.parallelFor(n, grain: 16) { s, e in
-                for r in 0..<rows { lt_matvec_f32(d, x + r * k, y + r * n, Int64(k), Int64(s), Int64(e)) }
+                Self.tiles(s, e) { t0, t1 in
+                    for r in 0..<rows { lt_matvec_f32(d, x + r * k, y + r * n, Int64(k), Int64(t0), Int64(t1)) }
+                }
             }
         } else {
             for r in 0..<rows { linear(w, x: x + r * k, rows: 1, y: y + r * n) }
@@ -143,6 +149,15 @@ public struct CPUBackend: ComputeBackend {
                 let yr = y + r * n
                 for i in 0..<n { yr[i] += b.pointer[i] }
             }
+        }
+    }
+
+    /// `s..<e` in tiles of 32 from `s` (the last one shorter).
+    private static func tiles(_ s: Int, _ e: Int, _ body: (Int, Int) -> Void) {
+        var t = s
+        while t < e {
+            body(t, min(t + 32, e))
+            t += 32
         }
     }
 
