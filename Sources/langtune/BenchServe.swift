@@ -236,6 +236,9 @@ final class BenchServer: @unchecked Sendable {
     func stop() {
         guard process.isRunning else { return }
         process.terminate()
+        // llama-server did not always exit on SIGTERM (seen once here, idle after the run): 10 s, then SIGKILL.
+        for _ in 0..<100 where process.isRunning { Thread.sleep(forTimeInterval: 0.1) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 
