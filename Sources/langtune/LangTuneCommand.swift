@@ -3,7 +3,7 @@ import Foundation
 import LangTune
 
 @main
-struct LangTuneCommand: AsyncParsableCommand {
+struct LangTuneCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "langtune",
         abstract: "Adapt Llama-family language models to a new language, on the CPU.",

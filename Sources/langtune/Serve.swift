@@ -4,7 +4,7 @@ import LangTune
 import LangTuneServer
 import Logging
 
-struct Serve: AsyncParsableCommand {
+struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve a model and its LoRA adapters behind an OpenAI-compatible HTTP API.",
         discussion: """
@@ -67,7 +67,20 @@ struct Serve: AsyncParsableCommand {
         return (String(s[..<eq]), String(s[s.index(after: eq)...]))
     }
 
-    func run() async throws {
+    /// Synchronous like every other command: an async root command would run them all inside Swift
+    /// concurrency's main actor, and the MPI watchdog of `train` stopped ending hung jobs under it.
+    func run() throws {
+        let done = DispatchSemaphore(value: 0)
+        let failure = ServeFailure()
+        Task.detached {
+            do { try await serve() } catch { failure.set(error) }
+            done.signal()
+        }
+        done.wait()
+        if let error = failure.error { throw error }
+    }
+
+    private func serve() async throws {
         pinMallocThreshold()  // freed KV caches go back to the system: RSS returns near its start after load
         var logger = Logger(label: "langtune.serve") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
@@ -96,4 +109,12 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data("langtune serve: listening on http://\(shownHost):\(bound)\n".utf8))
         }
     }
+}
+
+/// The error the server task ended with, handed back to the waiting command.
+private final class ServeFailure: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: (any Error)?
+    func set(_ e: any Error) { lock.lock(); stored = e; lock.unlock() }
+    var error: (any Error)? { lock.lock(); defer { lock.unlock() }; return stored }
 }
