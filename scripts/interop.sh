@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Python interop suite (Tests/Interop): Hugging Face PEFT, transformers,
-# tokenizers and gguf-py open what LangTune writes, and LangTune opens theirs.
+# tokenizers and gguf-py open what LangTune writes, and LangTune opens theirs;
+# the official openai client talks to `langtune serve`.
 # Installs its packages into .venv-interop (pinned in Tests/Interop/requirements.txt;
 # torch is the CPU build) and runs pytest against the release `langtune`.
 set -euo pipefail
@@ -17,8 +18,8 @@ if [ ! -x "$venv/bin/python" ]; then
     fi
   fi
 fi
-if ! "$venv/bin/python" -c "import torch, transformers, peft, gguf, pytest" 2>/dev/null; then
-  echo "interop: installing Tests/Interop/requirements.txt into $venv (torch CPU, transformers, peft, gguf …)" >&2
+if ! "$venv/bin/python" -c "import torch, transformers, peft, gguf, pytest, openai" 2>/dev/null; then
+  echo "interop: installing Tests/Interop/requirements.txt into $venv (torch CPU, transformers, peft, gguf, openai …)" >&2
   "$venv/bin/python" -m pip install -q --disable-pip-version-check -r Tests/Interop/requirements.txt
 fi
 export LANGTUNE_BIN="${LANGTUNE_BIN:-$PWD/.build/release/langtune}"

@@ -173,6 +173,12 @@ uint16_t lt_f32_to_f16(float f) {
 #include <malloc.h>
 #endif
 
+void lt_release_free_memory(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}
+
 int lt_pin_mmap_threshold(int64_t bytes) {
 #if defined(__GLIBC__)
     return mallopt(M_MMAP_THRESHOLD, (int)bytes);

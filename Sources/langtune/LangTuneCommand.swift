@@ -16,7 +16,7 @@ struct LangTuneCommand: ParsableCommand {
               langtune generate --model default --chat --prompt "Türkiye'nin başkenti neresidir?"
               langtune chat --model default
             """,
-        subcommands: [Inspect.self, Tokenize.self, Score.self, Generate.self, Chat.self, Train.self, Eval.self, Merge.self, Quantize.self, Demo.self, Bench.self, AdapterInit.self]
+        subcommands: [Inspect.self, Tokenize.self, Score.self, Generate.self, Chat.self, Serve.self, Train.self, Eval.self, Merge.self, Quantize.self, Demo.self, Bench.self, AdapterInit.self]
     )
 }
 

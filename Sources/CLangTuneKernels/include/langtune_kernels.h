@@ -49,6 +49,9 @@ const char *lt_isa_env_problem(void);
 int lt_amx_permitted(void);
 /// glibc: fixes the mmap threshold at `bytes` (no dynamic growth); returns mallopt's result, 0 elsewhere.
 int lt_pin_mmap_threshold(int64_t bytes);
+// Returns the heap's free pages to the system (glibc's malloc_trim; a no-op elsewhere): a server gone
+// idle gives back what its requests' KV caches took.
+void lt_release_free_memory(void);
 /// 0 forces the portable tier, 1 restores the best (or LANGTUNE_ISA's); kept for older callers.
 void lt_set_simd_enabled(int enabled);
 /// 1 unless the portable tier is active.

@@ -123,6 +123,11 @@ public final class LoRAAdapter: @unchecked Sendable {
         "base_model.model.model.layers.\(layer).\(target.block).\(target.rawValue).lora_\(matrix).weight"
     }
 
+    /// The adapted weights of `target` in `layer`, nil where the adapter leaves it alone.
+    func weights(layer: Int, _ target: LoRATarget) -> LoRAWeights? {
+        layer < layers.count ? layers[layer][target] : nil
+    }
+
     /// Number of trainable parameters.
     public var parameterCount: Int { layers.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.a.count + $1.b.count } } }
 }

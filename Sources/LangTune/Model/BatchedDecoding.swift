@@ -6,9 +6,17 @@ extension LlamaModel {
     /// `caches[b]` at that cache's own position. The projections run on all rows together
     /// (one matrix product instead of `B` matrix-vector products); attention reads each
     /// sequence's own cache. Returns the next-token logits, `[tokens.count * vocab]`.
-    public func decodeStep(_ tokens: [Int], caches: [KVCache]) -> [Float] {
+    ///
+    /// With `adapters`, row `b` runs with `adapters[b]` (nil: the base) instead of the model's adapter:
+    /// the base products once for all rows, each row's rank-r LoRA product with its own adapter. Every
+    /// product is then computed row by row (one weight read shared by all rows), so each row's logits
+    /// are bit for bit those of `forward([token], cache:, adapter:)` alone: a served request answers
+    /// the same whatever else shares its batch.
+    public func decodeStep(_ tokens: [Int], caches: [KVCache], adapters: [LoRAAdapter?]? = nil) -> [Float] {
         let B = tokens.count
         precondition(B > 0 && caches.count == B, "decodeStep needs one cache per token")
+        precondition(adapters.map { $0.count == B } ?? true, "decodeStep needs one adapter entry per token")
+        let rows: RowAdapters = adapters.map { .perRow($0) } ?? .same(adapter)
         let c = config
         let H = c.hiddenSize, hd = c.headDim, nH = c.numHeads, nKV = c.numKVHeads
         let qW = nH * hd, kvW = nKV * hd, I = c.intermediateSize
@@ -30,9 +38,9 @@ extension LlamaModel {
         embed(tokens, into: x)
         for (li, layer) in layers.enumerated() {
             for b in 0..<B { lt_rmsnorm(x.pointer + b * H, layer.inputNorm.pointer, h.pointer + b * H, Int64(H), c.rmsNormEps) }
-            project(layer.q, .q, layer: li, x: h.pointer, rows: B, y: q.pointer)
-            project(layer.k, .k, layer: li, x: h.pointer, rows: B, y: k.pointer)
-            project(layer.v, .v, layer: li, x: h.pointer, rows: B, y: v.pointer)
+            project(layer.q, .q, layer: li, x: h.pointer, rows: B, y: q.pointer, adapters: rows)
+            project(layer.k, .k, layer: li, x: h.pointer, rows: B, y: k.pointer, adapters: rows)
+            project(layer.v, .v, layer: li, x: h.pointer, rows: B, y: v.pointer, adapters: rows)
             for b in 0..<B {
                 let p = caches[b].length
                 positionQK(layer, li, q: q.pointer + b * qW, k: k.pointer + b * kvW, position: p)
@@ -50,14 +58,17 @@ extension LlamaModel {
                                  scratch: scratch.pointer + job * longest, from: start)
                 }
             }
-            project(layer.o, .o, layer: li, x: att.pointer, rows: B, y: tmp.pointer)
+            project(layer.o, .o, layer: li, x: att.pointer, rows: B, y: tmp.pointer, adapters: rows)
             addResidual(tmp, norm: layer.gemma?.postAttention, to: x, rows: B)
-            mlpResidual(layer, li, x: x, h: h, g: g, u: u, tmp: tmp, rows: B)
+            mlpResidual(layer, li, x: x, h: h, g: g, u: u, tmp: tmp, rows: B, adapters: rows)
         }
         for cache in caches { cache.length += 1 }
         for b in 0..<B { lt_rmsnorm(x.pointer + b * H, finalNorm.pointer, h.pointer + b * H, Int64(H), c.rmsNormEps) }
         var out = [Float](repeating: 0, count: B * lmHead.outFeatures)
-        out.withUnsafeMutableBufferPointer { o in backend.linear(lmHead, x: h.pointer, rows: B, y: o.baseAddress!) }
+        out.withUnsafeMutableBufferPointer { o in
+            if adapters != nil { backend.linearRowwise(lmHead, x: h.pointer, rows: B, y: o.baseAddress!) }
+            else { backend.linear(lmHead, x: h.pointer, rows: B, y: o.baseAddress!) }
+        }
         softcapLogits(&out)
         return out
     }

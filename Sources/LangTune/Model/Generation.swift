@@ -83,20 +83,13 @@ extension LanguageModel {
         let stops = stopTokenIds
         var context = promptIds
         var generated: [Int] = []
-        var stream = Utf8Stream()
-        var text = ""
-        var emitted = text.endIndex
+        var assembler = TextAssembler(stopStrings: options.stopStrings)
         var finish = FinishReason.length
 
         let start = Date()
         var logits = promptIds.isEmpty ? [] : model.forward(Array(promptIds[common...]), cache: cache, logits: .last)
         let promptSeconds = Date().timeIntervalSince(start)
         let genStart = Date()
-
-        func release(upTo end: String.Index) {
-            if let onText, emitted < end { onText(String(text[emitted..<end])) }
-            if emitted < end { emitted = end }
-        }
 
         var span = GroundedSpan.State()
         while generated.count < options.maxTokens && !logits.isEmpty {
@@ -113,25 +106,59 @@ extension LanguageModel {
             generated.append(id)
             context.append(id)
             if stops.contains(id) { finish = .eos; break }
-            text += stream.append(tokenizer.tokenBytes(id))
-            if !options.stopStrings.isEmpty {
-                if let r = options.stopStrings.compactMap({ text.range(of: $0) }).min(by: { $0.lowerBound < $1.lowerBound }) {
-                    text = String(text[..<r.lowerBound])
-                    emitted = min(emitted, text.endIndex)
-                    finish = .stop
-                    break
-                }
-                release(upTo: safeEnd(text, options.stopStrings))
-            } else {
-                release(upTo: text.endIndex)
-            }
+            let (piece, stopped) = assembler.append(tokenizer.tokenBytes(id))
+            if let onText, !piece.isEmpty { onText(piece) }
+            if stopped { finish = .stop; break }
             if generated.count >= options.maxTokens { break }
             logits = model.forward([id], cache: cache, logits: .last)
         }
-        if finish != .stop { text += stream.flush() }
-        release(upTo: text.endIndex)
-        return GenerationResult(promptIds: promptIds, ids: generated, text: text, finishReason: finish,
+        if finish != .stop {
+            let rest = assembler.finish()
+            if !rest.isEmpty { onText?(rest) }
+        }
+        return GenerationResult(promptIds: promptIds, ids: generated, text: assembler.text, finishReason: finish,
                                 promptSeconds: promptSeconds, generateSeconds: Date().timeIntervalSince(genStart))
+    }
+}
+
+/// Turns generated tokens' bytes into text that is final: UTF-8 sequences split across tokens are held
+/// back until complete, and text that could still turn into a stop string is held back until it cannot
+/// (`generate`'s streaming, and each request of `langtune serve`).
+struct TextAssembler {
+    let stopStrings: [String]
+    private var bytes = Utf8Stream()
+    /// All text so far (cut before the stop string once one is found).
+    private(set) var text = ""
+    private var emitted: String.Index
+
+    init(stopStrings: [String]) {
+        self.stopStrings = stopStrings.filter { !$0.isEmpty }
+        emitted = "".endIndex
+    }
+
+    /// Adds one token's bytes. Returns the text that became final and whether a stop string ended
+    /// the text (it is then cut before the stop string and nothing more may be added).
+    mutating func append(_ tokenBytes: [UInt8]) -> (text: String, stopped: Bool) {
+        text += bytes.append(tokenBytes)
+        guard !stopStrings.isEmpty else { return (release(upTo: text.endIndex), false) }
+        if let r = stopStrings.compactMap({ text.range(of: $0) }).min(by: { $0.lowerBound < $1.lowerBound }) {
+            text = String(text[..<r.lowerBound])
+            emitted = min(emitted, text.endIndex)
+            return (release(upTo: text.endIndex), true)
+        }
+        return (release(upTo: safeEnd(text, stopStrings)), false)
+    }
+
+    /// Ends a text that no stop string ended: flushes held-back bytes and returns what was not yet released.
+    mutating func finish() -> String {
+        text += bytes.flush()
+        return release(upTo: text.endIndex)
+    }
+
+    private mutating func release(upTo end: String.Index) -> String {
+        guard emitted < end else { return "" }
+        defer { emitted = end }
+        return String(text[emitted..<end])
     }
 }
 

@@ -28,6 +28,15 @@ public struct FrozenQuantization: Sendable, Equatable {
     }
 }
 
+/// Which LoRA adapter each row of a pass uses.
+enum RowAdapters {
+    /// One adapter (or none) for every row.
+    case same(LoRAAdapter?)
+    /// Row `r` uses `list[r]` (nil: the base); products are computed row by row so every row gets
+    /// exactly what it would alone (continuous batching in `langtune serve`).
+    case perRow([LoRAAdapter?])
+}
+
 /// One decoder layer's frozen weights.
 struct LlamaLayer: @unchecked Sendable {
     let inputNorm: FloatBuffer
@@ -160,6 +169,16 @@ public final class LlamaModel: @unchecked Sendable {
     /// appends their keys and values to `cache`, and returns logits:
     /// `[vocab]` for `.last`, `[tokens.count * vocab]` for `.all`.
     public func forward(_ tokens: [Int], cache: KVCache, logits request: LogitsRequest = .last) -> [Float] {
+        forward(tokens, cache: cache, logits: request, adapters: .same(adapter))
+    }
+
+    /// `forward` with `adapter` (nil: the base) in place of the model's own: a server runs requests for
+    /// different adapters on one model.
+    public func forward(_ tokens: [Int], cache: KVCache, logits request: LogitsRequest = .last, adapter: LoRAAdapter?) -> [Float] {
+        forward(tokens, cache: cache, logits: request, adapters: .same(adapter))
+    }
+
+    func forward(_ tokens: [Int], cache: KVCache, logits request: LogitsRequest, adapters: RowAdapters) -> [Float] {
         let c = config
         let T = tokens.count
         precondition(T > 0, "forward needs at least one token")
@@ -189,9 +208,9 @@ public final class LlamaModel: @unchecked Sendable {
 
         for (li, layer) in layers.enumerated() {
             for t in 0..<T { lt_rmsnorm(x.pointer + t * H, layer.inputNorm.pointer, h.pointer + t * H, Int64(H), c.rmsNormEps) }
-            project(layer.q, .q, layer: li, x: h.pointer, rows: T, y: q.pointer)
-            project(layer.k, .k, layer: li, x: h.pointer, rows: T, y: kNew.pointer)
-            project(layer.v, .v, layer: li, x: h.pointer, rows: T, y: vNew.pointer)
+            project(layer.q, .q, layer: li, x: h.pointer, rows: T, y: q.pointer, adapters: adapters)
+            project(layer.k, .k, layer: li, x: h.pointer, rows: T, y: kNew.pointer, adapters: adapters)
+            project(layer.v, .v, layer: li, x: h.pointer, rows: T, y: vNew.pointer, adapters: adapters)
             for t in 0..<T { positionQK(layer, li, q: q.pointer + t * qW, k: kNew.pointer + t * kvW, position: p0 + t) }
             cache.store(layer: li, position: p0, keys: kNew.pointer, values: vNew.pointer, rows: T)
             let n = p0 + T
@@ -225,10 +244,10 @@ public final class LlamaModel: @unchecked Sendable {
                     }
                 }
             }
-            project(layer.o, .o, layer: li, x: att.pointer, rows: T, y: tmp.pointer)
+            project(layer.o, .o, layer: li, x: att.pointer, rows: T, y: tmp.pointer, adapters: adapters)
             addResidual(tmp, norm: layer.gemma?.postAttention, to: x, rows: T)
 
-            mlpResidual(layer, li, x: x, h: h, g: g, u: u, tmp: tmp, rows: T)
+            mlpResidual(layer, li, x: x, h: h, g: g, u: u, tmp: tmp, rows: T, adapters: adapters)
         }
         cache.length = p0 + T
 
@@ -248,24 +267,35 @@ public final class LlamaModel: @unchecked Sendable {
     /// The MLP half of a layer on `rows` rows: x += down(silu(gate(n)) · up(n)), n = RMSNorm(x)
     /// (Gemma: GeGLU, and the output normalized before the add).
     func mlpResidual(_ layer: LlamaLayer, _ li: Int, x: FloatBuffer, h: FloatBuffer, g: FloatBuffer, u: FloatBuffer,
-                     tmp: FloatBuffer, rows: Int) {
+                     tmp: FloatBuffer, rows: Int, adapters: RowAdapters) {
         let H = config.hiddenSize
         for t in 0..<rows {
             lt_rmsnorm(x.pointer + t * H, layer.postAttentionNorm.pointer, h.pointer + t * H, Int64(H), config.rmsNormEps)
         }
-        project(layer.gate, .gate, layer: li, x: h.pointer, rows: rows, y: g.pointer)
-        project(layer.up, .up, layer: li, x: h.pointer, rows: rows, y: u.pointer)
+        project(layer.gate, .gate, layer: li, x: h.pointer, rows: rows, y: g.pointer, adapters: adapters)
+        project(layer.up, .up, layer: li, x: h.pointer, rows: rows, y: u.pointer, adapters: adapters)
         gatedActivation(g, u, count: rows * config.intermediateSize)
-        project(layer.down, .down, layer: li, x: g.pointer, rows: rows, y: tmp.pointer)
+        project(layer.down, .down, layer: li, x: g.pointer, rows: rows, y: tmp.pointer, adapters: adapters)
         addResidual(tmp, norm: layer.gemma?.postFeedForward, to: x, rows: rows)
     }
 
     /// A frozen projection plus, when an adapter adapts it, its LoRA term.
     func project(_ w: LinearWeight, _ target: LoRATarget, layer: Int, x: UnsafePointer<Float>, rows: Int,
-                         y: UnsafeMutablePointer<Float>) {
-        backend.linear(w, x: x, rows: rows, y: y)
-        if let a = adapter, layer < a.layers.count, let lw = a.layers[layer][target] {
-            lw.add(x: x, rows: rows, y: y, scale: a.config.scale, threads: backend.threads)
+                 y: UnsafeMutablePointer<Float>, adapters: RowAdapters) {
+        switch adapters {
+        case .same(let adapter):
+            backend.linear(w, x: x, rows: rows, y: y)
+            if let a = adapter, let lw = a.weights(layer: layer, target) {
+                lw.add(x: x, rows: rows, y: y, scale: a.config.scale, threads: backend.threads)
+            }
+        case .perRow(let list):
+            // The base product once for all rows; then each row's rank-r product with its own adapter,
+            // one row at a time as a lone request computes it.
+            backend.linearRowwise(w, x: x, rows: rows, y: y)
+            for r in 0..<rows {
+                guard let a = list[r], let lw = a.weights(layer: layer, target) else { continue }
+                lw.add(x: x + r * w.inFeatures, rows: 1, y: y + r * w.outFeatures, scale: a.config.scale, threads: backend.threads)
+            }
         }
     }
 

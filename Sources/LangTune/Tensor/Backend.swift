@@ -11,6 +11,9 @@ public protocol ComputeBackend: Sendable {
     func linear(_ w: LinearWeight, x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>)
     /// `dx[rows, in] (+)= dy[rows, out] · W`: the input gradient through a frozen weight (training).
     func linearBackwardInput(_ w: LinearWeight, dy: UnsafePointer<Float>, rows: Int, dx: UnsafeMutablePointer<Float>, accumulate: Bool)
+    /// `linear` whose every row comes out bit for bit as it would alone (`rows: 1`): serving decodes
+    /// requests together and each must get the tokens it would get served by itself.
+    func linearRowwise(_ w: LinearWeight, x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>)
     /// Products of more than two rows run in bfloat16 (inputs rounded, float32 accumulation and output).
     var usesBF16: Bool { get }
     /// Decoding at reduced precision (`--dtype bf16`, on any CPU tier): a bfloat16 KV cache and int8-quantized
@@ -20,6 +23,9 @@ public protocol ComputeBackend: Sendable {
 
 extension ComputeBackend {
     public var usesBF16: Bool { false }
+    public func linearRowwise(_ w: LinearWeight, x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows { linear(w, x: x + r * w.inFeatures, rows: 1, y: y + r * w.outFeatures) }
+    }
     public var usesReducedPrecisionDecoding: Bool { false }
 }
 
@@ -96,6 +102,63 @@ public struct CPUBackend: ComputeBackend {
             return w.tiledBackwardInput(dy: dy, rows: rows, dx: dx, accumulate: accumulate, threads: threads, bf16: usesBF16, scratch: scratch)
         }
         lt_sgemm(nn, nn, Int64(rows), Int64(k), Int64(n), 1, dy, Int64(n), w.dense!, Int64(k), accumulate ? 1 : 0, dx, Int64(k))
+    }
+
+    /// Each row as `rows: 1` computes it (the same kernel over the same split of outputs), but with the
+    /// rows inside each thread's slice of outputs, tile by tile: a tile of 32 weight rows is read from
+    /// memory once and from cache for every request row, so B rows cost far less than B matrix-vector
+    /// products. Tiles start at the slice's start and hold a multiple of 4 weight rows, so the kernels
+    /// group rows in fours exactly as over the whole slice: the numbers do not change.
+    public func linearRowwise(_ w: LinearWeight, x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>) {
+        let n = w.outFeatures, k = w.inFeatures
+        guard rows > 1, !usesReducedPrecisionDecoding else {
+            for r in 0..<rows { linear(w, x: x + r * k, rows: 1, y: y + r * n) }
+            return
+        }
+        if quantizedMatvec, let q = w.blocks, [.q4_0, .q4_1, .q8_0].contains(q.dtype) {
+            let base = q.bytes.baseAddress!
+            let sums = FloatBuffer(count: rows * (k / 32), zeroed: true)
+            let xs = sums.pointer
+            if q.dtype != .q8_0 { for r in 0..<rows { lt_block_sums(x + r * k, xs + r * (k / 32), Int64(k)) } }
+            do {
+                threads.parallelFor(n, grain: 16) { s, e in
+                    Self.tiles(s, e) { t0, t1 in
+                        for r in 0..<rows {
+                            let xr = x + r * k, yr = y + r * n
+                            switch q.dtype {
+                            case .q8_0: lt_matvec_q8_0(base, xr, yr, Int64(k), Int64(t0), Int64(t1))
+                            case .q4_1: lt_matvec_q4_1(base, xr, xs + r * (k / 32), yr, Int64(k), Int64(t0), Int64(t1))
+                            default: lt_matvec_q4_0(base, xr, xs + r * (k / 32), yr, Int64(k), Int64(t0), Int64(t1))
+                            }
+                        }
+                    }
+                }
+            }
+        } else if let d = w.dense {
+            threads.parallelFor(n, grain: 16) { s, e in
+                Self.tiles(s, e) { t0, t1 in
+                    for r in 0..<rows { lt_matvec_f32(d, x + r * k, y + r * n, Int64(k), Int64(t0), Int64(t1)) }
+                }
+            }
+        } else {
+            for r in 0..<rows { linear(w, x: x + r * k, rows: 1, y: y + r * n) }
+            return
+        }
+        if let b = w.bias {
+            for r in 0..<rows {
+                let yr = y + r * n
+                for i in 0..<n { yr[i] += b.pointer[i] }
+            }
+        }
+    }
+
+    /// `s..<e` in tiles of 32 from `s` (the last one shorter).
+    private static func tiles(_ s: Int, _ e: Int, _ body: (Int, Int) -> Void) {
+        var t = s
+        while t < e {
+            body(t, min(t + 32, e))
+            t += 32
+        }
     }
 
     private func matvec(_ w: LinearWeight, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {

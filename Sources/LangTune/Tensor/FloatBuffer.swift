@@ -34,6 +34,9 @@ public final class FloatBuffer: @unchecked Sendable {
 /// off glibc.
 public func pinMmapThreshold(bytes: Int) { _ = lt_pin_mmap_threshold(Int64(bytes)) }
 
+/// Returns the heap's free pages to the system (glibc; a no-op elsewhere).
+public func releaseFreeMemory() { lt_release_free_memory() }
+
 /// A heap array of bfloat16 bit patterns aligned to 64 bytes (bf16 GEMM operands).
 final class BF16Buffer: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<UInt16>
