@@ -213,11 +213,15 @@ public struct Evaluator: Sendable {
         let answer = (item.answers.first ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard !answer.isEmpty else { return nil }
         let limit = options.data.maxSeqLen
+        // Rendered once per context text: window search and the final prompts ask the same texts.
+        var asked: [String: EvalPrompt?] = [:]
         func ask(_ context: String) throws -> EvalPrompt? {
+            if let known = asked[context] { return known }
             let s = try builder.qaSequence(item, answer: answer, context: context, origin: origin)
-            guard let first = firstLabel(s) else { return nil }
             let ids = s.ids.map(Int.init)
-            return EvalPrompt(promptIds: Array(ids[..<first]), answerIds: Array(ids[first...]), context: context)
+            let p = firstLabel(s).map { EvalPrompt(promptIds: Array(ids[..<$0]), answerIds: Array(ids[$0...]), context: context) }
+            asked[context] = p
+            return p
         }
         func fits(_ p: EvalPrompt?) -> Bool { p.map { $0.promptIds.count + options.maxNewTokens <= limit } ?? false }
         var prompts: [EvalPrompt] = []

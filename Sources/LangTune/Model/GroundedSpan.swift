@@ -41,44 +41,43 @@ public struct GroundedSpan: Sendable {
 
     /// Whether `id` may come next, and the state after it (`stop` for an end-of-turn token).
     public func allows(_ id: Int, state: State, tokenizer: Tokenizer, stops: Set<Int>) -> (allowed: Bool, next: State) {
+        var scratch: [UInt8] = []
+        return allows(id, state: state, tokenizer: tokenizer, stops: stops, scratch: &scratch)
+    }
+
+    /// `allows`, reading the token's bytes into `scratch` (reused across a vocabulary scan).
+    func allows(_ id: Int, state: State, tokenizer: Tokenizer, stops: Set<Int>, scratch: inout [UInt8]) -> (allowed: Bool, next: State) {
         if stops.contains(id) { return (state.started, state) }
         if tokenizer.isSpecial(id) { return (false, state) }
-        guard let n = advance(state, bytes: tokenizer.tokenBytes(id)) else { return (false, state) }
+        scratch.removeAll(keepingCapacity: true)
+        tokenizer.appendTokenBytes(id, to: &scratch)
+        guard let n = scratch.withUnsafeBufferPointer({ advance(state, $0) }) else { return (false, state) }
         return (true, n)
     }
 
     /// The highest-scoring allowed token of `logits` (one row of `vocab`), looking at the best
     /// few first and widening only when none of them is allowed; nil when nothing is.
     public func best(_ logits: ArraySlice<Float>, state: State, tokenizer: Tokenizer, stops: Set<Int>) -> (id: Int, next: State)? {
-        let row = Array(logits)
+        var scratch: [UInt8] = []
         var k = 64
         while true {
-            for (id, _) in topK(row, k) {
-                let (ok, n) = allows(id, state: state, tokenizer: tokenizer, stops: stops)
+            for (i, _) in topK(logits, k) {
+                let id = i - logits.startIndex
+                let (ok, n) = allows(id, state: state, tokenizer: tokenizer, stops: stops, scratch: &scratch)
                 if ok { return (id, n) }
             }
-            if k >= row.count { return nil }
-            k = min(row.count, k * 16)
+            if k >= logits.count { return nil }
+            k = min(logits.count, k * 16)
         }
     }
 
     /// `logits` with every token that is not allowed set to -infinity (for sampling).
     public func mask(_ logits: inout [Float], state: State, tokenizer: Tokenizer, stops: Set<Int>) {
         // The whole vocabulary every step: one reused byte buffer rather than an array per token.
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(256)
-        for id in logits.indices {
-            let ok: Bool
-            if stops.contains(id) {
-                ok = state.started
-            } else if tokenizer.isSpecial(id) {
-                ok = false
-            } else {
-                bytes.removeAll(keepingCapacity: true)
-                tokenizer.appendTokenBytes(id, to: &bytes)
-                ok = bytes.withUnsafeBufferPointer { advance(state, $0) } != nil
-            }
-            if !ok { logits[id] = -.infinity }
+        var scratch: [UInt8] = []
+        scratch.reserveCapacity(256)
+        for id in logits.indices where !allows(id, state: state, tokenizer: tokenizer, stops: stops, scratch: &scratch).allowed {
+            logits[id] = -.infinity
         }
     }
 }

@@ -135,6 +135,11 @@ func logSoftmax(_ logits: [Float], row: Int, vocab: Int, index: Int) -> Double {
 
 /// The k largest values as (index, value), largest first; ties by lower index.
 public func topK(_ values: [Float], _ k: Int) -> [(Int, Float)] {
+    topK(values[...], k)
+}
+
+/// `topK` of a slice (a row of a larger buffer, no copy); indices are the slice's own.
+func topK(_ values: ArraySlice<Float>, _ k: Int) -> [(Int, Float)] {
     guard k > 0 else { return [] }
     if k * 8 >= values.count {
         let order = values.indices.sorted { values[$0] > values[$1] || (values[$0] == values[$1] && $0 < $1) }
@@ -144,7 +149,7 @@ public func topK(_ values: [Float], _ k: Int) -> [(Int, Float)] {
     // already kept, so ties stay in index order as in the full sort.
     var best: [(Int, Float)] = []
     best.reserveCapacity(k + 1)
-    for (i, v) in values.enumerated() {
+    for (i, v) in zip(values.indices, values) {
         if best.count == k && !(v > best[k - 1].1) { continue }
         var lo = 0, hi = best.count
         while lo < hi {
