@@ -71,11 +71,13 @@ final class GradientsKernelPathAgreementTests: XCTestCase {
             return qr + dq0 + out + lse + dq + dk + dv
         }, "rope + attention", rel: 1e-4)
 
-        let g = rng.floats(777, -9, 9), u = rng.floats(777)
+        // dg/du need their own upstream gradient of 777 values: the rmsnorm `dy` above holds only 655, and
+        // reading past it fed uninitialised memory (sometimes inf) into both paths.
+        let g = rng.floats(777, -9, 9), u = rng.floats(777), dyGated = rng.floats(777)
         agree(try bothPaths { () -> [Float] in
             var o = [Float](repeating: 0, count: 777), dg = o, du = o
             ltt_swiglu_forward(g, u, &o, 777)
-            ltt_swiglu_backward(dy, g, u, &dg, &du, 777)
+            ltt_swiglu_backward(dyGated, g, u, &dg, &du, 777)
             return o + dg + du
         }, "swiglu")
 
