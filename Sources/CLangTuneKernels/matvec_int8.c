@@ -10,6 +10,7 @@
 #include "langtune_kernels.h"
 #include "train_simd.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -151,19 +152,22 @@ LT_VNNI static void matvec_q8_vnni(const void *W, const uint8_t *qx, const float
 // A pair of Q4 blocks (b, b+1) against the Q4-layout input: vpmaddubsw multiplies the unsigned nibbles
 // (<= 15) by the signed inputs and adds neighbours into int16 (|sum| <= 2·15·127, no saturation);
 // vpmaddwd by ones widens to int32. Lanes 0-3 hold block b's sum, lanes 4-7 block b+1's.
+//
+// R weight rows against Q inputs (serving decodes many requests per step): the nibbles of a block are
+// unpacked once for all Q inputs. Each (weight row, input) pair runs the same operations in the same
+// order whatever R and Q are, so an input's results do not depend on what it is batched with.
+// `pv` holds each input's per-pair vectors (q4_pair_vectors): the scales [d_b x4, d_b+1 x4] and the
+// block sums [s_b 0 0 0 s_b+1 0 0 0], so the minimum term (m·s, or -8·w·s for Q4_0) is one more FMA
+// into the same accumulator instead of scalar work per block.
 LT_AVX2I static inline __attribute__((always_inline)) void
-rows_q4_avx2i(const uint8_t *W, int64_t rowBytes, const int R, const int8_t *qx, const float *dx, const float *xsum,
-              float *y, int64_t nb, int has_min) {
+rows_q4_avx2i(const uint8_t *W, int64_t rowBytes, const int R, const int Q, const int8_t *qx, int64_t qstride,
+              const float *pv, int64_t pvstride, float *y, int64_t ystride, int64_t nb, int has_min) {
     const int bs = has_min ? 20 : 18, qoff = has_min ? 4 : 2;
     const __m256i low = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
-    __m256 acc[4];
-    float macc[4] = {0, 0, 0, 0};
-    for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
+    __m256 acc[8];
+    for (int a = 0; a < R * Q; a++) acc[a] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b += 2) {
         const int pair = b + 1 < nb;
-        const __m256i xlo = _mm256_loadu_si256((const __m256i *)(qx + b * 32));
-        const __m256i xhi = _mm256_loadu_si256((const __m256i *)(qx + b * 32 + 32));
-        const float d0 = dx[b], d1 = pair ? dx[b + 1] : 0.0f;
         for (int i = 0; i < R; i++) {
             const uint8_t *b0 = W + i * rowBytes + b * bs, *b1 = b0 + bs;
             _mm_prefetch((const char *)(b0 + AHEAD), _MM_HINT_T0);
@@ -171,61 +175,124 @@ rows_q4_avx2i(const uint8_t *W, int64_t rowBytes, const int R, const int8_t *qx,
             const __m128i q1 = pair ? _mm_loadu_si128((const __m128i *)(b1 + qoff)) : _mm_setzero_si128();
             const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1);
             const __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
-            const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo), _mm256_maddubs_epi16(hi, xhi));
-            const __m256i s = _mm256_madd_epi16(s16, ones);
             const float w0 = _cvtsh_ss(rd16i(b0)), w1 = pair ? _cvtsh_ss(rd16i(b1)) : 0.0f;
-            const __m256 sc = _mm256_set_m128(_mm_set1_ps(w1 * d1), _mm_set1_ps(w0 * d0));
-            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), sc, acc[i]);
-            if (has_min) {
-                macc[i] += _cvtsh_ss(rd16i(b0 + 2)) * xsum[b];
-                if (pair) macc[i] += _cvtsh_ss(rd16i(b1 + 2)) * xsum[b + 1];
-            } else {
-                macc[i] -= 8.0f * w0 * xsum[b];
-                if (pair) macc[i] -= 8.0f * w1 * xsum[b + 1];
+            const __m256 wv = _mm256_set_m128(_mm_set1_ps(w1), _mm_set1_ps(w0));
+            const __m256 mv = has_min ? _mm256_set_m128(_mm_set1_ps(pair ? _cvtsh_ss(rd16i(b1 + 2)) : 0.0f),
+                                                        _mm_set1_ps(_cvtsh_ss(rd16i(b0 + 2))))
+                                      : _mm256_mul_ps(wv, _mm256_set1_ps(-8.0f));
+            for (int j = 0; j < Q; j++) {
+                const int8_t *xj = qx + j * qstride + b * 32;
+                const float *vj = pv + j * pvstride + b * 8;
+                const __m256i xlo = _mm256_loadu_si256((const __m256i *)xj);
+                const __m256i xhi = _mm256_loadu_si256((const __m256i *)(xj + 32));
+                const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo), _mm256_maddubs_epi16(hi, xhi));
+                const __m256i s = _mm256_madd_epi16(s16, ones);
+                const int a = i * Q + j;
+                acc[a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(wv, _mm256_loadu_ps(vj)), acc[a]);
+                acc[a] = _mm256_fmadd_ps(mv, _mm256_loadu_ps(vj + 8), acc[a]);
             }
         }
     }
-    for (int i = 0; i < R; i++) y[i] = ltt_hsum256(acc[i]) + macc[i];
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < Q; j++) y[j * ystride + i] = ltt_hsum256(acc[i * Q + j]);
+}
+
+// Per pair of blocks of one input: [d_b x4, d_b+1 x4, s_b 0 0 0, s_b+1 0 0 0] (16 floats; the missing
+// second block of an odd count is zeros).
+static void q4_pair_vectors(const float *dx, const float *xsum, int64_t nb, float *out) {
+    for (int64_t b = 0; b < nb; b += 2) {
+        float *v = out + b * 8;
+        const int pair = b + 1 < nb;
+        for (int l = 0; l < 4; l++) {
+            v[l] = dx[b];
+            v[4 + l] = pair ? dx[b + 1] : 0.0f;
+            v[8 + l] = l == 0 ? xsum[b] : 0.0f;
+            v[12 + l] = l == 0 && pair ? xsum[b + 1] : 0.0f;
+        }
+    }
 }
 
 // Q8 blocks: the input's signed values come back from the Q8 layout by flipping the top bit; the sign
 // trick (|w| unsigned, x with w's sign) keeps vpmaddubsw's pair sums within int16 (<= 2·128·127).
+// R weight rows against Q inputs, as for Q4.
 LT_AVX2I static inline __attribute__((always_inline)) void
-rows_q8_avx2i(const uint8_t *W, int64_t rowBytes, const int R, const uint8_t *qx, const float *dx, float *y, int64_t nb) {
+rows_q8_avx2i(const uint8_t *W, int64_t rowBytes, const int R, const int Q, const uint8_t *qx, int64_t qstride,
+              const float *dx, int64_t sstride, float *y, int64_t ystride, int64_t nb) {
     const __m256i flip = _mm256_set1_epi8((char)0x80), ones = _mm256_set1_epi16(1);
-    __m256 acc[4];
-    for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
+    __m256 acc[8];
+    for (int a = 0; a < R * Q; a++) acc[a] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const __m256i xs = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(qx + b * 32)), flip);
-        const float db = dx[b];
         for (int i = 0; i < R; i++) {
             const uint8_t *blk = W + i * rowBytes + b * 34;
             _mm_prefetch((const char *)(blk + AHEAD), _MM_HINT_T0);
             const __m256i w = _mm256_loadu_si256((const __m256i *)(blk + 2));
-            const __m256i s16 = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xs, w));
-            const __m256i s = _mm256_madd_epi16(s16, ones);
-            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(_cvtsh_ss(rd16i(blk)) * db), acc[i]);
+            const __m256i wabs = _mm256_sign_epi8(w, w);
+            const float wd = _cvtsh_ss(rd16i(blk));
+            for (int j = 0; j < Q; j++) {
+                const __m256i xs = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(qx + j * qstride + b * 32)), flip);
+                const __m256i s16 = _mm256_maddubs_epi16(wabs, _mm256_sign_epi8(xs, w));
+                const __m256i s = _mm256_madd_epi16(s16, ones);
+                const int a = i * Q + j;
+                acc[a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(wd * dx[j * sstride + b]), acc[a]);
+            }
         }
     }
-    for (int i = 0; i < R; i++) y[i] = ltt_hsum256(acc[i]);
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < Q; j++) y[j * ystride + i] = ltt_hsum256(acc[i * Q + j]);
 }
 
-LT_AVX2I static void matvec_q4_avx2i(const void *W, const int8_t *qx, const float *dx, const float *xsum, float *y,
-                                     int64_t cols, int64_t r0, int64_t r1, int has_min) {
-    const int64_t nb = cols / 32, rowBytes = nb * (has_min ? 20 : 18);
+// Q inputs in groups of up to 8: four weight rows at a time for one or two inputs (independent
+// accumulators hide the FMA latency), one at a time for more (their inputs are the independent chains).
+#define LT_Q_CASES(CALL) \
+    switch (Q) { case 1: CALL(1); break; case 2: CALL(2); break; case 3: CALL(3); break; case 4: CALL(4); break; \
+                 case 5: CALL(5); break; case 6: CALL(6); break; case 7: CALL(7); break; default: CALL(8); break; }
+
+LT_AVX2I static void matvec_q4_avx2i(const void *W, const int8_t *qx, int64_t qstride, const float *dx, const float *xsum,
+                                     int64_t sstride, float *y, int64_t ystride, int64_t inputs, int64_t cols,
+                                     int64_t r0, int64_t r1, int has_min) {
+    const int64_t nb = cols / 32, rowBytes = nb * (has_min ? 20 : 18), pvstride = (nb + 1) / 2 * 16;
     const uint8_t *base = (const uint8_t *)W;
-    int64_t r = r0;
-    for (; r + 4 <= r1; r += 4) rows_q4_avx2i(base + r * rowBytes, rowBytes, 4, qx, dx, xsum, y + r, nb, has_min);
-    for (; r < r1; r++) rows_q4_avx2i(base + r * rowBytes, rowBytes, 1, qx, dx, xsum, y + r, nb, has_min);
+    float stackpv[8 * 32 * 16];  // up to 8 inputs of 32 pairs (2048 columns) without the heap
+    float *pv = 8 * pvstride <= (int64_t)(sizeof stackpv / sizeof *stackpv) ? stackpv
+                                                                            : malloc((size_t)(8 * pvstride) * sizeof(float));
+    if (!pv) abort();  // out of memory for a few kilobytes: nothing sensible is left to do
+    for (int64_t j0 = 0; j0 < inputs; j0 += 8) {
+        const int Q = (int)(inputs - j0 < 8 ? inputs - j0 : 8);
+        const int8_t *qj = qx + j0 * qstride;
+        for (int j = 0; j < Q; j++) q4_pair_vectors(dx + (j0 + j) * sstride, xsum + (j0 + j) * sstride, nb, pv + j * pvstride);
+        float *yj = y + j0 * ystride;
+        int64_t r = r0;
+#define Q4_ROWS(RR, QQ) rows_q4_avx2i(base + r * rowBytes, rowBytes, RR, QQ, qj, qstride, pv, pvstride, yj + r, ystride, nb, has_min)
+#define Q4_FOUR(QQ) Q4_ROWS(4, QQ)
+#define Q4_ONE(QQ) Q4_ROWS(1, QQ)
+        if (Q <= 2) for (; r + 4 <= r1; r += 4) { if (Q == 1) Q4_FOUR(1); else Q4_FOUR(2); }
+        for (; r < r1; r++) { LT_Q_CASES(Q4_ONE) }
+#undef Q4_ROWS
+#undef Q4_FOUR
+#undef Q4_ONE
+    }
+    if (pv != stackpv) free(pv);
 }
 
-LT_AVX2I static void matvec_q8_avx2i(const void *W, const uint8_t *qx, const float *dx, float *y, int64_t cols,
-                                     int64_t r0, int64_t r1) {
+LT_AVX2I static void matvec_q8_avx2i(const void *W, const uint8_t *qx, int64_t qstride, const float *dx, int64_t sstride,
+                                     float *y, int64_t ystride, int64_t inputs, int64_t cols, int64_t r0, int64_t r1) {
     const int64_t nb = cols / 32, rowBytes = nb * 34;
     const uint8_t *base = (const uint8_t *)W;
-    int64_t r = r0;
-    for (; r + 4 <= r1; r += 4) rows_q8_avx2i(base + r * rowBytes, rowBytes, 4, qx, dx, y + r, nb);
-    for (; r < r1; r++) rows_q8_avx2i(base + r * rowBytes, rowBytes, 1, qx, dx, y + r, nb);
+    for (int64_t j0 = 0; j0 < inputs; j0 += 8) {
+        const int Q = (int)(inputs - j0 < 8 ? inputs - j0 : 8);
+        const uint8_t *qj = qx + j0 * qstride;
+        const float *dj = dx + j0 * sstride;
+        float *yj = y + j0 * ystride;
+        int64_t r = r0;
+#define Q8_ROWS(RR, QQ) rows_q8_avx2i(base + r * rowBytes, rowBytes, RR, QQ, qj, qstride, dj, sstride, yj + r, ystride, nb)
+#define Q8_FOUR(QQ) Q8_ROWS(4, QQ)
+#define Q8_ONE(QQ) Q8_ROWS(1, QQ)
+        if (Q <= 2) for (; r + 4 <= r1; r += 4) { if (Q == 1) Q8_FOUR(1); else Q8_FOUR(2); }
+        for (; r < r1; r++) { LT_Q_CASES(Q8_ONE) }
+#undef Q8_ROWS
+#undef Q8_FOUR
+#undef Q8_ONE
+    }
 }
 #endif
 
@@ -285,31 +352,63 @@ static void matvec_q8_neoni(const void *W, const uint8_t *qx, const float *dx, f
 }
 #endif
 
-int lt_matvec_q4_int8(const void *W, int has_min, const int8_t *qx, const float *dx, const float *xsum, float *y,
-                      int64_t cols, int64_t r0, int64_t r1) {
+int lt_matvec_q4_int8_inputs(const void *W, int has_min, const int8_t *qx, int64_t qstride, const float *dx,
+                             const float *xsum, int64_t sstride, float *y, int64_t ystride, int64_t inputs, int64_t cols,
+                             int64_t r0, int64_t r1) {
     const int path = int8_path();
     if (path < 0 || cols % 32) return -1;
 #if defined(__x86_64__)
-    if (path == LT_ISA_AVX512) matvec_q4_vnni(W, qx, dx, xsum, y, cols, r0, r1, has_min);
-    else matvec_q4_avx2i(W, qx, dx, xsum, y, cols, r0, r1, has_min);
-#elif defined(__aarch64__)
-    matvec_q4_neoni(W, qx, dx, xsum, y, cols, r0, r1, has_min);
-#else
-    (void)W; (void)has_min; (void)qx; (void)dx; (void)xsum; (void)y; (void)r0; (void)r1;
+    if (path == LT_ISA_AVX2) {
+        matvec_q4_avx2i(W, qx, qstride, dx, xsum, sstride, y, ystride, inputs, cols, r0, r1, has_min);
+        return 0;
+    }
 #endif
+    // The other paths take one input at a time (each input's results are then its own by construction).
+    for (int64_t j = 0; j < inputs; j++) {
+        const int8_t *q = qx + j * qstride;
+        const float *d = dx + j * sstride, *xs = xsum + j * sstride;
+        float *yj = y + j * ystride;
+#if defined(__x86_64__)
+        matvec_q4_vnni(W, q, d, xs, yj, cols, r0, r1, has_min);
+#elif defined(__aarch64__)
+        matvec_q4_neoni(W, q, d, xs, yj, cols, r0, r1, has_min);
+#else
+        (void)W; (void)has_min; (void)q; (void)d; (void)xs; (void)yj; (void)r0; (void)r1;
+#endif
+    }
     return 0;
 }
 
-int lt_matvec_q8_0_int8(const void *W, const uint8_t *qx, const float *dx, float *y, int64_t cols, int64_t r0, int64_t r1) {
+int lt_matvec_q8_0_int8_inputs(const void *W, const uint8_t *qx, int64_t qstride, const float *dx, int64_t sstride,
+                               float *y, int64_t ystride, int64_t inputs, int64_t cols, int64_t r0, int64_t r1) {
     const int path = int8_path();
     if (path < 0 || cols % 32) return -1;
 #if defined(__x86_64__)
-    if (path == LT_ISA_AVX512) matvec_q8_vnni(W, qx, dx, y, cols, r0, r1);
-    else matvec_q8_avx2i(W, qx, dx, y, cols, r0, r1);
-#elif defined(__aarch64__)
-    matvec_q8_neoni(W, qx, dx, y, cols, r0, r1);
-#else
-    (void)W; (void)qx; (void)dx; (void)y; (void)r0; (void)r1;
+    if (path == LT_ISA_AVX2) {
+        matvec_q8_avx2i(W, qx, qstride, dx, sstride, y, ystride, inputs, cols, r0, r1);
+        return 0;
+    }
 #endif
+    for (int64_t j = 0; j < inputs; j++) {
+        const uint8_t *q = qx + j * qstride;
+        const float *d = dx + j * sstride;
+        float *yj = y + j * ystride;
+#if defined(__x86_64__)
+        matvec_q8_vnni(W, q, d, yj, cols, r0, r1);
+#elif defined(__aarch64__)
+        matvec_q8_neoni(W, q, d, yj, cols, r0, r1);
+#else
+        (void)W; (void)q; (void)d; (void)yj; (void)r0; (void)r1;
+#endif
+    }
     return 0;
+}
+
+int lt_matvec_q4_int8(const void *W, int has_min, const int8_t *qx, const float *dx, const float *xsum, float *y,
+                      int64_t cols, int64_t r0, int64_t r1) {
+    return lt_matvec_q4_int8_inputs(W, has_min, qx, 0, dx, xsum, 0, y, 0, 1, cols, r0, r1);
+}
+
+int lt_matvec_q8_0_int8(const void *W, const uint8_t *qx, const float *dx, float *y, int64_t cols, int64_t r0, int64_t r1) {
+    return lt_matvec_q8_0_int8_inputs(W, qx, 0, dx, 0, y, 0, 1, cols, r0, r1);
 }

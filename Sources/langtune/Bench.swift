@@ -6,7 +6,7 @@ import LangTune
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that measure LangTune and its baseline in the same run.",
-        subcommands: [BenchTrain.self, BenchGenerate.self, BenchServe.self, BenchTokenize.self, BenchMemory.self, BenchGEMM.self])
+        subcommands: [BenchTrain.self, BenchGenerate.self, BenchServe.self, BenchBatch.self, BenchTokenize.self, BenchMemory.self, BenchGEMM.self])
 }
 
 /// Runs a Python baseline script from Benchmarks/ and returns its JSON output, or nil with a note.
@@ -77,14 +77,26 @@ struct RandomTrainingRun {
     func removeScratch() { try? FileManager.default.removeItem(at: scratch) }
 }
 
-/// Peak resident memory of this process so far, in bytes.
-func peakRSSBytes() -> Int {
+/// This process's resource usage so far.
+private func selfUsage() -> rusage {
     var u = rusage()
     #if os(Linux)
     getrusage(RUSAGE_SELF.rawValue, &u)
     #else
     getrusage(RUSAGE_SELF, &u)
     #endif
+    return u
+}
+
+/// User plus system CPU seconds this process has used so far.
+func processCPUSeconds() -> Double {
+    let u = selfUsage()
+    return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
+}
+
+/// Peak resident memory of this process so far, in bytes.
+func peakRSSBytes() -> Int {
+    let u = selfUsage()
     #if os(Linux)
     return Int(u.ru_maxrss) * 1024
     #else

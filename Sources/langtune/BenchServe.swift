@@ -17,12 +17,15 @@ struct BenchServe: ParsableCommand {
     @Option(help: "Adapters for the adapter-cost runs (0 skips them).") var adapters: Int = 8
     @Option(help: "LoRA rank of those adapters.") var rank: Int = 16
     @Option(help: "Worker threads of both servers (default: all cores).") var threads: Int?
+    @Option(help: "Precision of langtune serve: bf16 (the default here: int8 inputs and a 16-bit KV cache, llama-server's own scheme) or f32.")
+    var dtype: String = "bf16"
     @Flag(name: .customLong("no-baseline")) var noBaseline = false
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
         let levels = clients.split(separator: ",").compactMap { Int($0) }
         if levels.isEmpty || levels.contains(where: { $0 < 1 }) { throw ValidationError("--clients takes positive counts, e.g. 1,4,16") }
+        if dtype != "f32" && dtype != "bf16" { throw ValidationError("--dtype must be f32 or bf16") }
         if rounds < 1 || maxTokens < 1 || adapters < 0 || rank < 1 { throw ValidationError("--rounds, --max-tokens, --rank must be >= 1") }
     }
 
@@ -74,8 +77,9 @@ struct BenchServe: ParsableCommand {
         }
 
         var report = Report(model: path, maxTokens: maxTokens, threads: threadCount, langtune: [])
-        note("bench serve: langtune serve on \(URL(fileURLWithPath: path).lastPathComponent), \(threadCount) threads")
-        let ours = try BenchServer.startLangTune(model: path, threads: threads, maxConcurrent: top, extra: adapterArgs)
+        note("bench serve: langtune serve on \(URL(fileURLWithPath: path).lastPathComponent), \(threadCount) threads, --dtype \(dtype), CPU tier \(CPUTier.active.name)")
+        let ours = try BenchServer.startLangTune(model: path, threads: threads, maxConcurrent: top,
+                                                  extra: ["--dtype", dtype] + adapterArgs)
         defer { ours.stop() }
         for c in levels { report.langtune.append(measure(ours, clients: c) { _ in "base" }) }
         if adapters > 0 {

@@ -46,6 +46,10 @@ struct Serve: ParsableCommand {
     var servedModelName: String?
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
+    @Option(help: ArgumentHelp(
+        "Precision: f32 (float32 everywhere, the default: greedy answers equal `generate`'s), or bf16 as llama.cpp's server decodes: int8-quantized inputs for the quantized weights' products and a bfloat16 KV cache, prompts run row by row in chunks of 8 tokens, and the keys and values of prompt prefixes (a shared system prompt) kept for later requests. Each answer is still the one the request gets alone, but may differ in a rare near-tie from `generate --dtype bf16`, which runs a prompt as one matrix product.",
+        valueName: "f32|bf16"))
+    var dtype: String = "f32"
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -59,6 +63,7 @@ struct Serve: ParsableCommand {
         if !(timeout > 0) || !(headerTimeout > 0) { throw ValidationError("--timeout and --header-timeout must be > 0") }
         if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown --log-level \(logLevel)") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if dtype != "f32" && dtype != "bf16" { throw ValidationError("--dtype must be f32 or bf16") }
         for a in adapters where parseAdapter(a) == nil { throw ValidationError("--adapter takes NAME=DIR (got \(a))") }
     }
 
@@ -86,7 +91,7 @@ struct Serve: ParsableCommand {
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         if let t = threads { setenv("OMP_NUM_THREADS", String(t), 1) }
         let path = try LangTuneHome.resolve(model)
-        let lm = try LanguageModel(path, backend: CPUBackend(threads: Threads(threads)))
+        let lm = try LanguageModel(path, backend: CPUBackend(threads: Threads(threads), bf16: dtype == "bf16"))
         let registry = AdapterRegistry(model: lm.files.config)
         for a in adapters {
             let (name, dir) = parseAdapter(a)!

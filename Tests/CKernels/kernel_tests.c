@@ -609,6 +609,52 @@ static void t_int8(void) {
         } else kend();
     }
     for (int c = 0; c < 4; c++) { free(Q[c].x); free(Q[c].q4); free(Q[c].q8); free(Q[c].d); free(Q[c].xs); }
+
+    // Many inputs at once (serving's batched decoding): each input's outputs are bit for bit those of
+    // the single-input call, for every count of inputs (groups of 8 and their remainders) and sub-range.
+    for (int type = 1; type <= 3; type++) {
+        const char *name = type == 1 ? "lt_matvec_q4_int8_inputs(q4_0)" : type == 2 ? "lt_matvec_q4_int8_inputs(q4_1)"
+                                                                         : "lt_matvec_q8_0_int8_inputs";
+        kbegin(name);
+        const int64_t k = 224, rows = 29, nb = k / 32, bytes = lt_quantize_q8_bytes(k), J = 11;
+        double *deq = DALLOC(rows * k);
+        const uint8_t *W = random_blocks(type, rows, k, deq, 1);
+        float *x = FALLOC(J * k), *d = FALLOC(J * nb), *xs = FALLOC(J * nb);
+        int8_t *q4 = talloc((size_t)(J * bytes));
+        uint8_t *q8 = talloc((size_t)(J * bytes));
+        fill(x, J * k, -2, 2);
+        for (int64_t j = 0; j < J; j++) lt_quantize_q8(x + j * k, k, q4 + j * bytes, q8 + j * bytes, d + j * nb, xs + j * nb);
+        float *one = FALLOC(rows), *many = FALLOC(J * rows);
+        int skipped = 0;
+        const int64_t counts[] = {1, 2, 3, 8, 9, 11}, ranges[][2] = {{0, 29}, {3, 22}, {5, 6}};
+        for (int ci = 0; ci < 6 && !skipped && !k_failed; ci++)
+            for (int ri = 0; ri < 3 && !k_failed; ri++) {
+                const int64_t n = counts[ci], r0 = ranges[ri][0], r1 = ranges[ri][1];
+                fill_const(many, J * rows, SENTINEL);
+                const int rc = type == 3 ? lt_matvec_q8_0_int8_inputs(W, q8, bytes, d, nb, many, rows, n, k, r0, r1)
+                                         : lt_matvec_q4_int8_inputs(W, type == 2, q4, bytes, d, xs, nb, many, rows, n, k, r0, r1);
+                if (rc == -1) { skipped = 1; break; }
+                for (int64_t j = 0; j < J; j++) {
+                    fill_const(one, rows, SENTINEL);
+                    if (j < n) {
+                        if (type == 3) lt_matvec_q8_0_int8(W, q8 + j * bytes, d + j * nb, one, k, r0, r1);
+                        else lt_matvec_q4_int8(W, type == 2, q4 + j * bytes, d + j * nb, xs + j * nb, one, k, r0, r1);
+                    }
+                    for (int64_t r = 0; r < rows; r++)
+                        if (memcmp(&one[r], &many[j * rows + r], sizeof(float)) != 0) {
+                            kfail("got %.9g want %.9g at %lld [inputs=%lld input %lld rows %lld..%lld: differs from the single-input call]",
+                                  many[j * rows + r], one[r], (long long)r, (long long)n, (long long)j, (long long)r0, (long long)r1);
+                            j = J;
+                            break;
+                        }
+                }
+            }
+        if (skipped && !k_failed) {
+            kskip(name, "returns -1 (no int8 path on this tier)");
+            for (int i = 0; i < k_nallocs; i++) free(k_allocs[i]);
+            k_nallocs = 0;
+        } else kend();
+    }
 }
 
 /// Causal GQA over a cache; float32 cache, or bf16 (k, v given as bfloat16 bits). With a sliding

@@ -13,10 +13,12 @@ QUESTIONS = ["What is the capital of France?", "Say hello in Turkish.", "Count f
              "Name a fruit that is yellow.", "What is two plus two? Explain your answer step by step, please."]
 
 
-@pytest.fixture(scope="module")
-def server(smollm2, tmp_path_factory):
+# float32, and bf16 (int8 products, prompts in chunks with the prompt-prefix cache: every request here
+# shares the chat template's system turn, so most take a cached prefix).
+@pytest.fixture(scope="module", params=["f32", "bf16"])
+def server(smollm2, tmp_path_factory, request):
     root = tmp_path_factory.mktemp("load_adapters")
-    args = ["--model", smollm2, "--max-concurrent", 16, "--max-queue", 64]
+    args = ["--model", smollm2, "--max-concurrent", 16, "--max-queue", 64, "--dtype", request.param]
     for i in range(3):
         args += ["--adapter", f"a{i}={SS.make_adapter(smollm2, str(root / f'a{i}'), 20 + i)}"]
     s = SS.Server(*args)

@@ -161,6 +161,15 @@ int lt_matvec_q4_int8(const void *W, int has_min, const int8_t *qx, const float 
                       int64_t cols, int64_t r0, int64_t r1);
 /// Q8_0 blocks against the quantized input (Q8 layout). Returns -1 without VNNI.
 int lt_matvec_q8_0_int8(const void *W, const uint8_t *qx, const float *dx, float *y, int64_t cols, int64_t r0, int64_t r1);
+/// The same for `inputs` inputs at once (serving's batched decoding): input j's quantized values at
+/// qx + j*qstride, its scales and sums at + j*sstride, its outputs at y + j*ystride (rows r0..<r1).
+/// Every input's results are bit for bit those of the single-input call: a block's weights are
+/// unpacked once and used for all inputs, the arithmetic per input unchanged.
+int lt_matvec_q4_int8_inputs(const void *W, int has_min, const int8_t *qx, int64_t qstride, const float *dx,
+                             const float *xsum, int64_t sstride, float *y, int64_t ystride, int64_t inputs, int64_t cols,
+                             int64_t r0, int64_t r1);
+int lt_matvec_q8_0_int8_inputs(const void *W, const uint8_t *qx, int64_t qstride, const float *dx, int64_t sstride,
+                               float *y, int64_t ystride, int64_t inputs, int64_t cols, int64_t r0, int64_t r1);
 
 // --- attention ------------------------------------------------------------------
 /// Causal grouped-query attention for T new queries at positions p0..p0+T-1.

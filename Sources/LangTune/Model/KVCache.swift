@@ -23,6 +23,14 @@ public final class KVCache: @unchecked Sendable {
         allocate(self.capacity, keeping: 0)
     }
 
+    /// An empty cache shaped like `other` (its layers and width).
+    init(like other: KVCache, capacity: Int) {
+        layers = other.layers
+        width = other.width
+        self.capacity = max(capacity, 1)
+        allocate(self.capacity, keeping: 0)
+    }
+
     /// Bytes the stored keys and values take now (capacity, not length).
     public var byteCount: Int { 2 * layers * capacity * width * (storesBF16 ? 2 : 4) }
 
@@ -93,6 +101,25 @@ public final class KVCache: @unchecked Sendable {
             lt_attention_causal(q, keys[layer].pointer + o, values[layer].pointer + o, out, Int64(T), Int64(p0), Int64(nH), Int64(nKV),
                                 Int64(hd), Int64(width), scale, Int64(h0), Int64(h1), scratch)
         }
+    }
+
+    /// Makes this cache hold `count` positions copied from `other` (same model and storage), replacing
+    /// what it held: a server starts a request from a cached prompt prefix.
+    func copyPrefix(of other: KVCache, count: Int) {
+        precondition(count <= other.length && other.layers == layers && other.width == width)
+        length = 0
+        reserve(count, bf16: other.storesBF16)
+        let n = count * width
+        for l in 0..<layers {
+            if storesBF16 {
+                keys16[l].pointer.update(from: other.keys16[l].pointer, count: n)
+                values16[l].pointer.update(from: other.values16[l].pointer, count: n)
+            } else {
+                keys[l].pointer.update(from: other.keys[l].pointer, count: n)
+                values[l].pointer.update(from: other.values[l].pointer, count: n)
+            }
+        }
+        length = count
     }
 
     /// Forgets everything (a new conversation).

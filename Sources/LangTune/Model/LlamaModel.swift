@@ -290,11 +290,15 @@ public final class LlamaModel: @unchecked Sendable {
             }
         case .perRow(let list):
             // The base product once for all rows; then each row's rank-r product with its own adapter,
-            // one row at a time as a lone request computes it.
+            // as a lone request computes it. Rows go to the threads whole: a row's product is a few
+            // microseconds of dot products (each output's dot the same however outputs are split), too
+            // small to split, and 16 rows one after another on one core left the other cores idle.
             backend.linearRowwise(w, x: x, rows: rows, y: y)
-            for r in 0..<rows {
-                guard let a = list[r], let lw = a.weights(layer: layer, target) else { continue }
-                lw.add(x: x + r * w.inFeatures, rows: 1, y: y + r * w.outFeatures, scale: a.config.scale, threads: backend.threads)
+            backend.threads.parallelFor(rows) { s, e in
+                for r in s..<e {
+                    guard let a = list[r], let lw = a.weights(layer: layer, target) else { continue }
+                    lw.add(x: x + r * w.inFeatures, rows: 1, y: y + r * w.outFeatures, scale: a.config.scale)
+                }
             }
         }
     }

@@ -1,7 +1,8 @@
 import Foundation
 
 /// Continuous batching over one model and many LoRA adapters. Requests wait in a bounded queue, join
-/// the running batch between decoding steps (their prompt runs alone, with their adapter), then
+/// the running batch between decoding steps (their prompt runs alone, with their adapter; under
+/// `--dtype bf16` from the longest cached prefix, see `PrefixCache`), then
 /// decode together, each row with its own KV cache and adapter, and leave as soon as they finish, are
 /// cancelled or time out. One thread runs the model; everything else only queues work and reads events.
 public final class ServingEngine: @unchecked Sendable {
@@ -17,11 +18,14 @@ public final class ServingEngine: @unchecked Sendable {
     private var stopping = false
     private var loopDone = false
     private var counters = ServingCounters()
+    /// Prompt prefixes already processed (only where prompts run row by row: `--dtype bf16`).
+    private let prefixCache: PrefixCache?
 
     public init(model: LanguageModel, adapters: AdapterRegistry? = nil, limits: ServingLimits = ServingLimits()) {
         languageModel = model
         self.adapters = adapters ?? AdapterRegistry(model: model.files.config)
         self.limits = limits
+        prefixCache = model.model.backend.usesReducedPrecisionDecoding ? PrefixCache() : nil
         let thread = Thread { [self] in decodeLoop() }
         thread.name = "langtune-serve-decode"
         thread.start()
@@ -132,7 +136,14 @@ public final class ServingEngine: @unchecked Sendable {
             for job in admitted {
                 if job.cancelled { job.close(); count(\.cancelled); continue }
                 let slot = DecodeSlot(job: job, config: lm.model.config, stopIds: stopIds)
-                let logits = lm.model.forward(job.request.promptIds, cache: slot.cache, logits: .last, adapter: job.adapter)
+                let logits: [Float]
+                if let prefixCache {
+                    let run = prefixCache.prefill(job.request.promptIds, cache: slot.cache, adapter: job.adapter, model: lm.model)
+                    logits = run.logits
+                    add(run.reused, to: \.promptTokensReused)
+                } else {
+                    logits = lm.model.forward(job.request.promptIds, cache: slot.cache, logits: .last, adapter: job.adapter)
+                }
                 if slot.accept(logits: logits, tokenBytes: tokenBytes) == nil { slots.append(slot) } else { count(\.completed) }
             }
             // Leaving: cancelled (client gone) and timed-out rows drop out before the step.
@@ -158,9 +169,11 @@ public final class ServingEngine: @unchecked Sendable {
         }
     }
 
-    private func count(_ key: WritableKeyPath<ServingCounters, Int>) {
+    private func count(_ key: WritableKeyPath<ServingCounters, Int>) { add(1, to: key) }
+
+    private func add(_ n: Int, to key: WritableKeyPath<ServingCounters, Int>) {
         condition.lock()
-        counters[keyPath: key] += 1
+        counters[keyPath: key] += n
         condition.unlock()
     }
 }
@@ -188,6 +201,8 @@ public struct ServingCounters: Sendable, Equatable {
     /// Refused with `queueFull`.
     public var rejected = 0
     public var decodeSteps = 0
+    /// Prompt tokens whose keys and values came from the prefix cache instead of the model.
+    public var promptTokensReused = 0
 }
 
 /// A snapshot of the engine's load.

@@ -111,11 +111,14 @@ public struct CPUBackend: ComputeBackend {
     /// group rows in fours exactly as over the whole slice: the numbers do not change.
     public func linearRowwise(_ w: LinearWeight, x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>) {
         let n = w.outFeatures, k = w.inFeatures
-        guard rows > 1, !usesReducedPrecisionDecoding else {
+        let int8Blocks = quantizedMatvec && w.blocks.map { [.q4_0, .q4_1, .q8_0].contains($0.dtype) } == true
+            && lt_int8_matvec_available() != 0
+        if rows > 1, usesReducedPrecisionDecoding, int8Blocks, let q = w.blocks {
+            rowwiseInt8(q.dtype, q.bytes.baseAddress!, x: x, rows: rows, y: y, n: n, k: k)
+        } else if rows < 2 || usesReducedPrecisionDecoding {
             for r in 0..<rows { linear(w, x: x + r * k, rows: 1, y: y + r * n) }
             return
-        }
-        if quantizedMatvec, let q = w.blocks, [.q4_0, .q4_1, .q8_0].contains(q.dtype) {
+        } else if quantizedMatvec, let q = w.blocks, [.q4_0, .q4_1, .q8_0].contains(q.dtype) {
             let base = q.bytes.baseAddress!
             let sums = FloatBuffer(count: rows * (k / 32), zeroed: true)
             let xs = sums.pointer
@@ -150,6 +153,44 @@ public struct CPUBackend: ComputeBackend {
                 for i in 0..<n { yr[i] += b.pointer[i] }
             }
         }
+    }
+
+    /// `--dtype bf16` rows as `matvecInt8` computes each alone: every row's input quantized to int8 once,
+    /// then tile by tile all rows against the same 32 weight rows (read from memory once per step; each
+    /// block unpacked once for all rows). The int8 kernels compute each (weight row, input) pair on its
+    /// own, in the same order whatever is batched with it, so neither the split between threads, the
+    /// tiling nor the other rows change a bit of any row's result.
+    private func rowwiseInt8(_ dtype: DType, _ base: UnsafeRawPointer, x: UnsafePointer<Float>, rows: Int,
+                             y: UnsafeMutablePointer<Float>, n: Int, k: Int) {
+        let bytes = Int(lt_quantize_q8_bytes(Int64(k))), nb = k / 32
+        var q4 = [Int8](repeating: 0, count: rows * bytes), q8 = [UInt8](repeating: 0, count: rows * bytes)
+        var d = [Float](repeating: 0, count: rows * nb), sums = d
+        q4.withUnsafeMutableBufferPointer { q4p in q8.withUnsafeMutableBufferPointer { q8p in
+            d.withUnsafeMutableBufferPointer { dp in sums.withUnsafeMutableBufferPointer { sp in
+                let (qa, qb, dd, ss) = (q4p.baseAddress!, q8p.baseAddress!, dp.baseAddress!, sp.baseAddress!)
+                threads.parallelFor(rows) { s, e in
+                    for r in s..<e {
+                        lt_quantize_q8(x + r * k, Int64(k), qa + r * bytes, qb + r * bytes, dd + r * nb, ss + r * nb)
+                    }
+                }
+            } }
+        } }
+        q4.withUnsafeBufferPointer { q4p in q8.withUnsafeBufferPointer { q8p in d.withUnsafeBufferPointer { dp in
+            sums.withUnsafeBufferPointer { sp in
+                let (qa, qb, dd, ss) = (q4p.baseAddress!, q8p.baseAddress!, dp.baseAddress!, sp.baseAddress!)
+                threads.parallelFor(n, grain: 16) { s, e in
+                    Self.tiles(s, e) { t0, t1 in
+                        if dtype == .q8_0 {
+                            _ = lt_matvec_q8_0_int8_inputs(base, qb, Int64(bytes), dd, Int64(nb), y, Int64(n), Int64(rows), Int64(k),
+                                                           Int64(t0), Int64(t1))
+                        } else {
+                            _ = lt_matvec_q4_int8_inputs(base, dtype == .q4_1 ? 1 : 0, qa, Int64(bytes), dd, ss, Int64(nb), y, Int64(n),
+                                                         Int64(rows), Int64(k), Int64(t0), Int64(t1))
+                        }
+                    }
+                }
+            }
+        } } }
     }
 
     /// `s..<e` in tiles of 32 from `s` (the last one shorter).

@@ -5,8 +5,8 @@ import XCTest
 /// Continuous batching with many adapters on the real model: every row gets exactly what it gets alone,
 /// and the engine's limits, cancellation and draining.
 final class ServingEngineTests: XCTestCase {
-    static func model() throws -> LanguageModel {
-        try LanguageModel(try TestPaths.require(TestPaths.smolLM2GGUF).path)
+    static func model(bf16: Bool = false) throws -> LanguageModel {
+        try LanguageModel(try TestPaths.require(TestPaths.smolLM2GGUF).path, backend: CPUBackend(bf16: bf16))
     }
 
     /// Adapters with random B (PEFT's zero B would change nothing), on all seven projections.
@@ -19,9 +19,15 @@ final class ServingEngineTests: XCTestCase {
     }
 
     /// One decoding step over rows with different adapters gives, bit for bit, each row's logits from a
-    /// lone `forward` with that row's adapter; and the adapters do change the logits.
+    /// lone `forward` with that row's adapter; and the adapters do change the logits. In float32 and in
+    /// `--dtype bf16` (int8 inputs: every row quantized on its own, the tiles shared).
     func testMultiAdapterStepEqualsEachRowAlone() throws {
-        let lm = try Self.model()
+        try multiAdapterStepEqualsEachRowAlone(bf16: false)
+        try multiAdapterStepEqualsEachRowAlone(bf16: true)
+    }
+
+    private func multiAdapterStepEqualsEachRowAlone(bf16: Bool) throws {
+        let lm = try Self.model(bf16: bf16)
         let adapters: [LoRAAdapter?] = try [nil] + Self.adapters(lm, count: 3)
         let prompts = try ["Türkiye'nin başkenti neresidir?", "中国的首都是哪里？", "Name three colours.", "Hi"]
             .map { try lm.promptIds($0, chat: true) }
@@ -39,7 +45,7 @@ final class ServingEngineTests: XCTestCase {
         }
         let batched = lm.model.decodeStep(forced, caches: caches, adapters: adapters)
         for b in 0..<prompts.count {
-            XCTAssertEqual(Array(batched[(b * V)..<((b + 1) * V)]), alone[b], "row \(b) differs from its lone step")
+            XCTAssertEqual(Array(batched[(b * V)..<((b + 1) * V)]), alone[b], "row \(b) differs from its lone step (bf16: \(bf16))")
         }
         // The same row with the base instead of its adapter: different logits (the test can fail).
         let c = KVCache(config: lm.model.config)
