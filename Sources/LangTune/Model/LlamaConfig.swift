@@ -46,11 +46,22 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
         self.gemma3 = gemma3
     }
 
-    /// Throws unless LangTune can train, merge and export this architecture (not Gemma 3 yet:
-    /// its training graph, merge and export are still to come).
-    public func requireTrainable(file: String, for action: String) throws {
+    /// Throws unless LangTune can train LoRA adapters on this architecture: every Llama-family
+    /// model and Gemma 3 (its layers are in the training graph, Gemma3LayerGraph.swift); a
+    /// soft-capped output head (Gemma 2's `final_logit_softcapping`) has no backward pass yet.
+    public func requireTrainable(file: String, for action: String = "LoRA training") throws {
+        if gemma3?.finalLogitSoftcap != nil {
+            throw FormatError(file: file, "\(action) is not supported for \(architecture) models with final logit soft-capping")
+        }
+    }
+
+    /// Throws unless LangTune can merge an adapter into this architecture and export it (GGUF or
+    /// a Hugging Face folder): not Gemma 3 yet, whose tensor names, 1 + w norms and metadata the
+    /// exporters do not write. A Gemma adapter still applies at load time (`--adapter`).
+    public func requireMergeable(file: String) throws {
         if gemma3 != nil {
-            throw FormatError(file: file, "\(action) is not supported for \(architecture) models yet (inference only)")
+            throw FormatError(file: file, "merging and exporting is not supported for \(architecture) models yet (LoRA training "
+                              + "and adapters at load time are)")
         }
     }
 }
