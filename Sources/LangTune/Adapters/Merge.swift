@@ -21,7 +21,6 @@ public struct ModelExporter: Sendable {
 
     /// Checks that `adapter` fits `files` (layer count, matrix shapes).
     public init(files: ModelFiles, adapter: LoRAAdapter?, threads: Threads = Threads()) throws {
-        try files.config.requireMergeable(file: files.path)
         self.files = files
         self.adapter = adapter
         self.threads = threads

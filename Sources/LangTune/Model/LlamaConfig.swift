@@ -55,13 +55,13 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
         }
     }
 
-    /// Throws unless LangTune can merge an adapter into this architecture and export it (GGUF or
-    /// a Hugging Face folder): not Gemma 3 yet, whose tensor names, 1 + w norms and metadata the
-    /// exporters do not write. A Gemma adapter still applies at load time (`--adapter`).
-    public func requireMergeable(file: String) throws {
-        if gemma3 != nil {
-            throw FormatError(file: file, "merging and exporting is not supported for \(architecture) models yet (LoRA training "
-                              + "and adapters at load time are)")
+    /// Throws unless LangTune can export this architecture, merged or not, as `format`: Gemma 3
+    /// only as GGUF (a Hugging Face folder would need its `1 + w` norms turned back into `w`, and
+    /// LangTune does not load such folders yet).
+    public func requireExportable(file: String, as format: ExportFormat) throws {
+        if gemma3 != nil && format == .hf {
+            throw FormatError(file: file, "a Hugging Face export is not supported for \(architecture) models yet; "
+                              + "merge to GGUF (--format gguf)")
         }
     }
 }

@@ -4,7 +4,7 @@ import XCTest
 
 /// `langtune` on the real Gemma 3 GGUF: inspect, greedy chat generation equal to transformers'
 /// (the parity fixture's first case), training with adapters generation loads, and the clear
-/// refusal of what is not supported yet (merge and export).
+/// refusal of what is not supported yet (a Hugging Face export).
 final class Gemma3CLITests: XCTestCase {
     func testInspectAndGreedyChatAnswer() throws {
         let model = try TestPaths.require(TestPaths.gemma3GGUF).path
@@ -30,8 +30,8 @@ final class Gemma3CLITests: XCTestCase {
     }
 
     /// `train` on Gemma 3 (LoRA over float32 copies, and QLoRA over the file's own K-quant blocks)
-    /// writes adapters that `generate --adapter` loads; merging and exporting are still refused.
-    func testTrainWritesAdaptersGenerateLoadsAndExportRefuses() throws {
+    /// writes adapters that `generate --adapter` loads; merging into a Hugging Face folder is refused.
+    func testTrainWritesAdaptersGenerateLoadsAndHFMergeRefuses() throws {
         let model = try TestPaths.require(TestPaths.gemma3GGUF).path
         let sample = TestPaths.repoRoot.appendingPathComponent("data/sample/tr_qa.json").path
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gemma-train-\(UUID().uuidString)")
@@ -49,10 +49,9 @@ final class Gemma3CLITests: XCTestCase {
                                    "--max-tokens", "4"])
             XCTAssertEqual(gen.status, 0, gen.stderr)
         }
-        let files = try ModelFiles.load(model)
-        XCTAssertThrowsError(try ModelExporter(files: files, adapter: nil)) { error in
-            XCTAssertEqual((error as? FormatError)?.problem,
-                           "merging and exporting is not supported for gemma3 models yet (LoRA training and adapters at load time are)")
-        }
+        let merge = try CLI.run(["merge", "--model", model, "--adapter", dir.appendingPathComponent("lora").path,
+                                 "--output", dir.appendingPathComponent("merged").path])
+        XCTAssertNotEqual(merge.status, 0)
+        XCTAssertTrue(merge.stderr.contains("merge to GGUF (--format gguf)"), merge.stderr)
     }
 }

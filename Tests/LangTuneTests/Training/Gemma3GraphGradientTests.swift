@@ -114,9 +114,11 @@ final class Gemma3GraphGradientTests: XCTestCase {
 
     static func adapter(_ config: LlamaConfig, seed: UInt64, dropout: Double = 0) throws -> LoRAAdapter {
         let adapter = try LoRAAdapter(config: LoRAConfig(rank: 2, alpha: 3, dropout: dropout), model: config, seed: seed)
-        // Nonzero B so that gradients reach A.
+        // Nonzero B so that gradients reach A; drawn in target order (a dictionary's order changes from run to run).
         var rng = SplitMix64(seed: seed &+ 2)
-        for l in adapter.layers { for w in l.values { for i in 0..<w.b.count { w.b.pointer[i] = Float(rng.nextDouble() - 0.5) } } }
+        for l in adapter.layers {
+            for t in LoRATarget.allCases { if let w = l[t] { for i in 0..<w.b.count { w.b.pointer[i] = Float(rng.nextDouble() - 0.5) } } }
+        }
         return adapter
     }
 
@@ -162,8 +164,8 @@ final class Gemma3GraphGradientTests: XCTestCase {
     }
 
     /// The fixture tells Gemma's options apart: a graph that ignored the window, used one RoPE base for
-    /// every layer or scaled attention by the head size would miss the reference loss by far more than
-    /// the tolerance above.
+    /// every layer or scaled attention by the head size would miss the reference loss by ten times the
+    /// forward tolerance above (1e-5) or more (measured: 3e-4 for the RoPE base, the smallest).
     func testReferenceTellsEachOptionApart() throws {
         let tiny = Self.makeTiny(seed: 41)
         let adapter = try Self.adapter(tiny.config, seed: 42)
@@ -179,7 +181,7 @@ final class Gemma3GraphGradientTests: XCTestCase {
             let changed = Tiny(config: config, weights: tiny.weights, shapes: tiny.shapes)
             let model = try LlamaModel(files: LoRAGraphGradientTests.files(changed))
             let loss = LoRAGraph(model: model, adapter: adapter).run(Self.batch, lossScale: 1, grads: nil)
-            XCTAssertGreaterThan(abs(loss - ref), 1e-3 * abs(ref), name)
+            XCTAssertGreaterThan(abs(loss - ref), 1e-4 * abs(ref), name)
         }
     }
 
