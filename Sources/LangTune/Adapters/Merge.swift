@@ -21,7 +21,6 @@ public struct ModelExporter: Sendable {
 
     /// Checks that `adapter` fits `files` (layer count, matrix shapes).
     public init(files: ModelFiles, adapter: LoRAAdapter?, threads: Threads = Threads()) throws {
-        try files.config.requireTrainable(file: files.path, for: "merging and exporting")
         self.files = files
         self.adapter = adapter
         self.threads = threads

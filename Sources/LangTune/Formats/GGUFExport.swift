@@ -13,7 +13,7 @@ extension ModelExporter {
     }
 
     /// Writes one GGUF file as llama.cpp's converter lays it out: `general.architecture`
-    /// `llama` (Llama, Mistral) or `qwen2`, the `{arch}.*` hyper-parameters, the
+    /// `llama` (Llama, Mistral), `qwen2` or `gemma3`, the `{arch}.*` hyper-parameters, the
     /// tokenizer (copied from a GGUF source, built from tokenizer.json otherwise), the
     /// chat template, and the tensors under llama.cpp names with q/k rows in its order
     /// for `llama`. 2-D weights (token_embd included) are stored as `dtype` (F32, F16,
@@ -24,7 +24,7 @@ extension ModelExporter {
             throw FormatError(file: path, "a GGUF export stores F32, F16, BF16 or Q8_0 weights, not \(dtype)")
         }
         let c = files.config
-        let arch = c.architecture == "qwen2" ? "qwen2" : "llama"
+        let arch = c.gemma3 != nil ? "gemma3" : c.architecture == "qwen2" ? "qwen2" : "llama"
         var w = try GGUFWriter(alignment: 32)
         w.set("general.architecture", .string(arch))
         w.set("general.type", .string("model"))
@@ -54,6 +54,8 @@ extension ModelExporter {
             w.set("\(arch).rope.scaling.original_context_length", .u32(UInt32(s.originalMaxPositionEmbeddings)))
         }
 
+        if c.gemma3 != nil { try copyGemma3Metadata(into: &w) }
+
         // Tokenizer
         switch files.tokenizer {
         case .gguf(let m, let file):
@@ -82,7 +84,7 @@ extension ModelExporter {
         let exporter = self
         let permute = arch == "llama"
         for (hf, shape) in exportedTensorNames {
-            guard let gg = GGUFTensorNames.ggufName(forHF: hf) else {
+            guard let gg = GGUFTensorNames.ggufName(forHF: hf, architecture: arch) else {
                 throw FormatError(file: path, "tensor \"\(hf)\" has no llama.cpp name")
             }
             let is2D = shape.count == 2
@@ -107,5 +109,15 @@ extension ModelExporter {
             }
         }
         try w.write(to: path)
+    }
+
+    /// Gemma 3's own keys (sliding window, local RoPE base, …) from the source GGUF, the only Gemma
+    /// source LangTune loads: the config keeps what it uses, not every key llama.cpp reads.
+    private func copyGemma3Metadata(into w: inout GGUFWriter) throws {
+        guard case .gguf(let m, let file) = files.tokenizer, let keys = try? GGUFFile(path: file).metadataKeys else {
+            throw FormatError(file: files.path, "a gemma3 GGUF export needs a GGUF source (its gemma3.* metadata)")
+        }
+        let written = Set(w.metadataKeys)
+        for key in keys where key.hasPrefix("gemma3.") && !written.contains(key) { w.set(key, m[key]!) }
     }
 }

@@ -87,6 +87,7 @@ extension ModelExporter {
     /// `weight.nested_quant_map`, `weight.quant_state.bitsandbytes__nf4`) and `config.json` gets
     /// the `quantization_config` transformers needs to load them with bitsandbytes.
     public func writeHF(to dir: String, dtype: DType, quantization: FrozenQuantization? = nil) throws {
+        try files.config.requireExportable(file: files.path, as: .hf)
         guard let torchDtype = Self.torchName(dtype) else {
             throw FormatError(file: dir, "a Hugging Face export stores F32, F16 or BF16 weights, not \(dtype)")
         }

@@ -46,11 +46,22 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
         self.gemma3 = gemma3
     }
 
-    /// Throws unless LangTune can train, merge and export this architecture (not Gemma 3 yet:
-    /// its training graph, merge and export are still to come).
-    public func requireTrainable(file: String, for action: String) throws {
-        if gemma3 != nil {
-            throw FormatError(file: file, "\(action) is not supported for \(architecture) models yet (inference only)")
+    /// Throws unless LangTune can train LoRA adapters on this architecture: every Llama-family
+    /// model and Gemma 3 (its layers are in the training graph, Gemma3LayerGraph.swift); a
+    /// soft-capped output head (Gemma 2's `final_logit_softcapping`) has no backward pass yet.
+    public func requireTrainable(file: String, for action: String = "LoRA training") throws {
+        if gemma3?.finalLogitSoftcap != nil {
+            throw FormatError(file: file, "\(action) is not supported for \(architecture) models with final logit soft-capping")
+        }
+    }
+
+    /// Throws unless LangTune can export this architecture, merged or not, as `format`: Gemma 3
+    /// only as GGUF (a Hugging Face folder would need its `1 + w` norms turned back into `w`, and
+    /// LangTune does not load such folders yet).
+    public func requireExportable(file: String, as format: ExportFormat) throws {
+        if gemma3 != nil && format == .hf {
+            throw FormatError(file: file, "a Hugging Face export is not supported for \(architecture) models yet; "
+                              + "merge to GGUF (--format gguf)")
         }
     }
 }

@@ -63,12 +63,14 @@ public final class LoRAGradients: @unchecked Sendable {
 }
 
 /// Activations of one decoder layer kept from the forward pass for the backward pass. The two
-/// normalized inputs and the SwiGLU output are not kept: the backward pass recomputes them from
-/// `xIn`, `xMid` and `g`, `u` with the same kernels (same bits), a third less memory per layer for
-/// three elementwise passes.
+/// normalized inputs and the gated activation's output are not kept: the backward pass recomputes
+/// them from `xIn`, `xMid` and `g`, `u` with the same kernels (same bits), a third less memory per
+/// layer for three elementwise passes.
 final class LayerActivations: @unchecked Sendable {
     let xIn, q, k, v, att, xMid, g, u: FloatBuffer
     let rstd1, rstd2, lse: FloatBuffer
+    /// What Gemma 3's extra norms need kept; nil for Llama.
+    let gemma: Gemma3Activations?
     /// `x Aᵀ` of each adapted projection (and the dropped-out input when dropout > 0).
     var loraT: [LoRATarget: FloatBuffer] = [:]
     var loraIn: [LoRATarget: FloatBuffer] = [:]
@@ -82,6 +84,7 @@ final class LayerActivations: @unchecked Sendable {
         g = ws.floats(n * I); u = ws.floats(n * I)
         rstd1 = ws.floats(n); rstd2 = ws.floats(n)
         lse = ws.floats(n * c.numHeads)
+        gemma = c.gemma3 == nil ? nil : Gemma3Activations(tokens: n, config: c, workspace: ws)
         for t in adapter.config.targets {
             loraT[t] = ws.floats(n * adapter.config.rank)
             if dropout && adapter.config.dropout > 0 {
@@ -95,6 +98,8 @@ final class LayerActivations: @unchecked Sendable {
 /// Forward and backward of a Llama model with a trainable LoRA adapter over
 /// its frozen float32 weights. Written out op by op (llm.c style): each
 /// forward kernel has its backward next to it in Sources/CLangTuneKernels.
+/// Gemma 3 runs through the same layer passes, its departures in the hooks of
+/// Gemma3LayerGraph.swift (each is the Llama step, same bits, for Llama models).
 public final class LoRAGraph: @unchecked Sendable {
     public let model: LlamaModel
     public let adapter: LoRAAdapter
@@ -114,15 +119,16 @@ public final class LoRAGraph: @unchecked Sendable {
     let workspace = Workspace()
 
     public init(model: LlamaModel, adapter: LoRAAdapter, checkpointActivations: Bool = false) {
-        // Callers check `LlamaConfig.requireTrainable` first; this graph has no Gemma 3 layers.
-        precondition(model.config.gemma3 == nil, "the LoRA training graph does not support \(model.config.architecture)")
+        // Callers check `LlamaConfig.requireTrainable` first; the graph has no soft-capped head.
+        precondition(model.config.gemma3?.finalLogitSoftcap == nil,
+                     "the LoRA training graph has no final logit soft-capping (\(model.config.architecture))")
         self.model = model
         self.adapter = adapter
         self.checkpointActivations = checkpointActivations
     }
 
-    private var threads: Threads { model.backend.threads }
-    private var c: LlamaConfig { model.config }
+    var threads: Threads { model.backend.threads }
+    var c: LlamaConfig { model.config }
 
     // MARK: GEMM helpers
 
@@ -176,9 +182,10 @@ public final class LoRAGraph: @unchecked Sendable {
         project(layer.q, .q, layer: li, x: h1.pointer, rows: N, y: acts.q.pointer, acts: acts, dropoutSeed: dropoutSeed)
         project(layer.k, .k, layer: li, x: h1.pointer, rows: N, y: acts.k.pointer, acts: acts, dropoutSeed: dropoutSeed)
         project(layer.v, .v, layer: li, x: h1.pointer, rows: N, y: acts.v.pointer, acts: acts, dropoutSeed: dropoutSeed)
+        normalizeQK(layer, rows: N, acts: acts)
         ltt_rope_forward_table(acts.q.pointer, Int64(N), Int64(nH), Int64(hd), ropeCos.pointer, ropeSin.pointer)
         ltt_rope_forward_table(acts.k.pointer, Int64(N), Int64(nKV), Int64(hd), ropeCos.pointer, ropeSin.pointer)
-        let scale = 1 / Float(hd).squareRoot()
+        let scale = model.attentionScale, window = Int64(model.attentionWindow(layer: li) ?? 0)
         let scratchPer = Int(ltt_attention_forward_scratch_floats(Int64(hd)))
         let scratch = workspace.floats(scratchPer * nH)
         for span in batch.spans {
@@ -188,20 +195,20 @@ public final class LoRAGraph: @unchecked Sendable {
                     ltt_attention_forward(acts.q.pointer + o * qW, acts.k.pointer + o * kvW, acts.v.pointer + o * kvW,
                                           acts.att.pointer + o * qW, acts.lse.pointer + o * nH, Int64(span.count),
                                           Int64(nH), Int64(nKV), Int64(hd), scale, Int64(h), Int64(h + 1),
-                                          scratch.pointer + h * scratchPer, nil, 0)
+                                          scratch.pointer + h * scratchPer, nil, window)
                 }
             }
         }
         let tmp = workspace.floats(N * H)
         project(layer.o, .o, layer: li, x: acts.att.pointer, rows: N, y: tmp.pointer, acts: acts, dropoutSeed: dropoutSeed)
-        for i in 0..<(N * H) { x[i] += tmp.pointer[i] }
+        addOutput(tmp, norm: layer.gemma?.postAttention, keep: acts.gemma?.attnOut, rstd: acts.gemma?.rstdAttnOut, to: x, rows: N)
         acts.xMid.pointer.update(from: x, count: N * H)
         let h2 = normalized(x, layer.postAttentionNorm, rows: N, rstd: acts.rstd2)
         project(layer.gate, .gate, layer: li, x: h2.pointer, rows: N, y: acts.g.pointer, acts: acts, dropoutSeed: dropoutSeed)
         project(layer.up, .up, layer: li, x: h2.pointer, rows: N, y: acts.u.pointer, acts: acts, dropoutSeed: dropoutSeed)
-        let act = swiglu(acts, rows: N)
+        let act = gatedActivation(acts, rows: N)
         project(layer.down, .down, layer: li, x: act.pointer, rows: N, y: tmp.pointer, acts: acts, dropoutSeed: dropoutSeed)
-        for i in 0..<(N * H) { x[i] += tmp.pointer[i] }
+        addOutput(tmp, norm: layer.gemma?.postFeedForward, keep: acts.gemma?.mlpOut, rstd: acts.gemma?.rstdMLPOut, to: x, rows: N)
     }
 
     /// RMSNorm of `rows` rows of `x` into a workspace buffer (forward, and again in backward: same bits).
@@ -210,15 +217,6 @@ public final class LoRAGraph: @unchecked Sendable {
         threads.parallelFor(rows, grain: 8) { s, e in
             ltt_rmsnorm_forward(x + s * H, weight.pointer, out.pointer + s * H, rstd.pointer + s, Int64(e - s), Int64(H),
                                 self.c.rmsNormEps)
-        }
-        return out
-    }
-
-    /// silu(g) · u into a workspace buffer.
-    private func swiglu(_ acts: LayerActivations, rows: Int) -> FloatBuffer {
-        let n = rows * c.intermediateSize, out = workspace.floats(n)
-        threads.parallelFor(n, grain: 1024) { s, e in
-            ltt_swiglu_forward(acts.g.pointer + s, acts.u.pointer + s, out.pointer + s, Int64(e - s))
         }
         return out
     }
@@ -270,15 +268,14 @@ public final class LoRAGraph: @unchecked Sendable {
         let layer = model.layers[li]
         let N = batch.tokenCount, H = c.hiddenSize, hd = c.headDim, nH = c.numHeads, nKV = c.numKVHeads
         let qW = nH * hd, kvW = nKV * hd, I = c.intermediateSize
-        // MLP: x += down(swiglu(gate(h2), up(h2)))
+        // MLP: x += down(gated(gate(h2), up(h2))), Gemma's normalized first: dx reaches down through its norm.
         let dAct = workspace.floats(N * I)
-        let act = swiglu(acts, rows: N)
-        projectBackward(layer.down, .down, layer: li, x: act.pointer, dy: dx, rows: N, dx: dAct.pointer, accumulate: false,
+        let act = gatedActivation(acts, rows: N)
+        let dMLP = outputGradient(dx, norm: layer.gemma?.postFeedForward, kept: acts.gemma?.mlpOut, rstd: acts.gemma?.rstdMLPOut, rows: N)
+        projectBackward(layer.down, .down, layer: li, x: act.pointer, dy: dMLP, rows: N, dx: dAct.pointer, accumulate: false,
                         acts: acts, grads: grads, dropoutSeed: dropoutSeed)
         let dg = workspace.floats(N * I), du = workspace.floats(N * I)
-        threads.parallelFor(N * I, grain: 1024) { s, e in
-            ltt_swiglu_backward(dAct.pointer + s, acts.g.pointer + s, acts.u.pointer + s, dg.pointer + s, du.pointer + s, Int64(e - s))
-        }
+        gatedActivationBackward(dAct, acts, dg: dg, du: du, rows: N)
         let dh = workspace.floats(N * H)
         let h2 = normalized(acts.xMid.pointer, layer.postAttentionNorm, rows: N, rstd: workspace.floats(N))
         projectBackward(layer.gate, .gate, layer: li, x: h2.pointer, dy: dg.pointer, rows: N, dx: dh.pointer, accumulate: false,
@@ -294,11 +291,12 @@ public final class LoRAGraph: @unchecked Sendable {
 
         // Attention: x += o(attn(rope(q(h1)), rope(k(h1)), v(h1)))
         let dAtt = workspace.floats(N * qW)
-        projectBackward(layer.o, .o, layer: li, x: acts.att.pointer, dy: dx, rows: N, dx: dAtt.pointer, accumulate: false,
+        let dAttOut = outputGradient(dx, norm: layer.gemma?.postAttention, kept: acts.gemma?.attnOut, rstd: acts.gemma?.rstdAttnOut, rows: N)
+        projectBackward(layer.o, .o, layer: li, x: acts.att.pointer, dy: dAttOut, rows: N, dx: dAtt.pointer, accumulate: false,
                         acts: acts, grads: grads, dropoutSeed: dropoutSeed)
         let dq = workspace.floats(N * qW), dk = workspace.floats(N * kvW)
         let dv = workspace.floats(N * kvW)
-        let scale = 1 / Float(hd).squareRoot()
+        let scale = model.attentionScale, window = Int64(model.attentionWindow(layer: li) ?? 0)
         for span in batch.spans {
             let o = span.start
             let per = Int(ltt_attention_backward_scratch_floats(Int64(span.count), Int64(nH), Int64(nKV), Int64(hd)))
@@ -309,12 +307,13 @@ public final class LoRAGraph: @unchecked Sendable {
                                            acts.att.pointer + o * qW, dAtt.pointer + o * qW, acts.lse.pointer + o * nH,
                                            dq.pointer + o * qW, dk.pointer + o * kvW, dv.pointer + o * kvW,
                                            Int64(span.count), Int64(nH), Int64(nKV), Int64(hd), scale,
-                                           Int64(kvh), Int64(kvh + 1), scratch.pointer + kvh * per, nil, 0)
+                                           Int64(kvh), Int64(kvh + 1), scratch.pointer + kvh * per, nil, window)
                 }
             }
         }
         ltt_rope_backward_table(dq.pointer, Int64(N), Int64(nH), Int64(hd), ropeCos.pointer, ropeSin.pointer)
         ltt_rope_backward_table(dk.pointer, Int64(N), Int64(nKV), Int64(hd), ropeCos.pointer, ropeSin.pointer)
+        normalizeQKBackward(layer, dq: dq, dk: dk, rows: N, acts: acts)
         let h1 = normalized(acts.xIn.pointer, layer.inputNorm, rows: N, rstd: workspace.floats(N))
         projectBackward(layer.q, .q, layer: li, x: h1.pointer, dy: dq.pointer, rows: N, dx: dh.pointer, accumulate: false,
                         acts: acts, grads: grads, dropoutSeed: dropoutSeed)
@@ -344,19 +343,9 @@ public final class LoRAGraph: @unchecked Sendable {
     private func runBody(_ batch: PackedBatch, lossScale: Float, grads: LoRAGradients?, dropoutSeed: UInt64) -> Double {
         let N = batch.tokenCount, H = c.hiddenSize, L = c.numLayers, V = model.vocabSize
         precondition(N > 0)
-        // RoPE table for this batch's positions.
-        let half = c.headDim / 2
-        let ropeCos = workspace.floats(N * half), ropeSin = workspace.floats(N * half)
-        batch.positions.withUnsafeBufferPointer { p in
-            model.rope.invFreq.withUnsafeBufferPointer { f in
-                ltt_rope_table(p.baseAddress!, Int64(N), f.baseAddress!, Int64(half), ropeCos.pointer, ropeSin.pointer)
-            }
-        }
+        let tables = ropeTables(batch)
         let x = workspace.floats(N * H)
-        for (i, id) in batch.ids.enumerated() {
-            let row = min(max(Int(id), 0), c.vocabSize - 1)
-            model.embedding.copyRow(row, into: x.pointer + i * H)
-        }
+        model.embed(batch.ids.map(Int.init), into: x)
         let keepAll = !checkpointActivations || grads == nil
         var acts: [LayerActivations] = []
         var inputs: [FloatBuffer] = []
@@ -368,6 +357,7 @@ public final class LoRAGraph: @unchecked Sendable {
                 saved.pointer.update(from: x.pointer, count: N * H)
                 inputs.append(saved)
             }
+            let (ropeCos, ropeSin) = tables.layer(li)
             layerForward(li, x: x.pointer, batch: batch, acts: a, ropeCos: ropeCos, ropeSin: ropeSin, dropoutSeed: dropoutSeed)
             if keepAll && grads != nil { acts.append(a) }
         }
@@ -402,6 +392,7 @@ public final class LoRAGraph: @unchecked Sendable {
         ltt_rmsnorm_backward(dHF.pointer, x.pointer, model.finalNorm.pointer, rstdF.pointer, dx.pointer, nil, 0, Int64(N), Int64(H))
         for li in stride(from: L - 1, through: 0, by: -1) {
             let a: LayerActivations
+            let (ropeCos, ropeSin) = tables.layer(li)
             if keepAll { a = acts[li] } else {
                 a = shared!
                 // The saved input is not needed after this layer: recompute on it in place.

@@ -3,7 +3,8 @@ import XCTest
 @testable import LangTune
 
 /// `langtune` on the real Gemma 3 GGUF: inspect, greedy chat generation equal to transformers'
-/// (the parity fixture's first case), and the clear refusals of what is not supported yet.
+/// (the parity fixture's first case), training with adapters generation loads, and the clear
+/// refusal of what is not supported yet (a Hugging Face export).
 final class Gemma3CLITests: XCTestCase {
     func testInspectAndGreedyChatAnswer() throws {
         let model = try TestPaths.require(TestPaths.gemma3GGUF).path
@@ -28,16 +29,29 @@ final class Gemma3CLITests: XCTestCase {
         XCTAssertGreaterThanOrEqual(ids.count, c.greedy_ids.count - 1)
     }
 
-    func testTrainingAndExportRefuseGemma() throws {
+    /// `train` on Gemma 3 (LoRA over float32 copies, and QLoRA over the file's own K-quant blocks)
+    /// writes adapters that `generate --adapter` loads; merging into a Hugging Face folder is refused.
+    func testTrainWritesAdaptersGenerateLoadsAndHFMergeRefuses() throws {
         let model = try TestPaths.require(TestPaths.gemma3GGUF).path
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("gemma-train-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: out) }
-        let train = try CLI.run(["train", "--model", model, "--data", "unused.json", "--output", out.path])
-        XCTAssertNotEqual(train.status, 0)
-        XCTAssertTrue(train.stderr.contains("LoRA training is not supported for gemma3 models yet (inference only)"), train.stderr)
-        let files = try ModelFiles.load(model)
-        XCTAssertThrowsError(try ModelExporter(files: files, adapter: nil)) { error in
-            XCTAssertEqual((error as? FormatError)?.problem, "merging and exporting is not supported for gemma3 models yet (inference only)")
+        let sample = TestPaths.repoRoot.appendingPathComponent("data/sample/tr_qa.json").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gemma-train-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for method in ["lora", "qlora"] {
+            let out = dir.appendingPathComponent(method)
+            let train = try CLI.run(["train", "--model", model, "--data", sample, "--output", out.path, "--steps", "3",
+                                     "--batch-size", "1", "--max-seq-len", "256", "--rank", "2", "--method", method,
+                                     "--qlora-cache", "none", "--threads", "2"])
+            XCTAssertEqual(train.status, 0, train.stderr)
+            let lines = try String(contentsOf: out.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+            let last = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as? [String: Any])
+            XCTAssertTrue((last["loss"] as? Double)?.isFinite ?? false, "\(method): \(last)")
+            let gen = try CLI.run(["generate", "--model", model, "--adapter", out.path, "--prompt", "Merhaba", "--temperature", "0",
+                                   "--max-tokens", "4"])
+            XCTAssertEqual(gen.status, 0, gen.stderr)
         }
+        let merge = try CLI.run(["merge", "--model", model, "--adapter", dir.appendingPathComponent("lora").path,
+                                 "--output", dir.appendingPathComponent("merged").path])
+        XCTAssertNotEqual(merge.status, 0)
+        XCTAssertTrue(merge.stderr.contains("merge to GGUF (--format gguf)"), merge.stderr)
     }
 }

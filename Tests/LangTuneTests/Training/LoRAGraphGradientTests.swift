@@ -11,34 +11,78 @@ final class LoRAGraphGradientTests: XCTestCase {
         let weights: [String: [Double]]
         let shapes: [String: [Int]]
     }
+    typealias LoRAValues = [String: (a: [Double], b: [Double], r: Int)]
+
+    /// Seeded random weights, rounded through Float so both sides see the same float32 values.
+    struct RandomWeights {
+        var rng: SplitMix64
+        var weights: [String: [Double]] = [:], shapes: [String: [Int]] = [:]
+
+        mutating func add(_ name: String, _ shape: [Int], center: Double = 0, scale: Double) {
+            shapes[name] = shape
+            weights[name] = (0..<shape.reduce(1, *)).map { _ in Double(Float(center + (rng.nextDouble() * 2 - 1) * scale)) }
+        }
+
+        /// The seven projections of the layer named `prefix` (`model.layers.N.`), shaped for `c`.
+        mutating func addProjections(_ prefix: String, _ c: LlamaConfig) {
+            for t in LoRATarget.allCases {
+                let (out, inF) = t.shape(c)
+                add(prefix + "\(t.block).\(t.rawValue).weight", [out, inF], scale: t == .down ? 0.3 : 0.4)
+            }
+        }
+    }
+
+    /// `x Wᵀ` of tensor `name` plus, when `lora` adapts `module` (`layer.q_proj`), its term (Float64).
+    static func linear(_ t: Tiny, _ x: [[Double]], _ name: String, _ module: String, lora: LoRAValues,
+                       loraScale: Double) -> [[Double]] {
+        let w = t.weights[name]!, shape = t.shapes[name]!, out = shape[0], inF = shape[1]
+        return x.map { row in
+            var y = (0..<out).map { o in (0..<inF).reduce(0.0) { $0 + w[o * inF + $1] * row[$1] } }
+            if let l = lora[module] {
+                let tt = (0..<l.r).map { k in (0..<inF).reduce(0.0) { $0 + l.a[k * inF + $1] * row[$1] } }
+                for o in 0..<out { y[o] += loraScale * (0..<l.r).reduce(0.0) { $0 + l.b[o * l.r + $1] * tt[$1] } }
+            }
+            return y
+        }
+    }
+
+    /// The adapter's matrices in Float64 by module (`layer.q_proj`).
+    static func values(of adapter: LoRAAdapter) -> LoRAValues {
+        var d: LoRAValues = [:]
+        for (l, layer) in adapter.layers.enumerated() {
+            for (t, w) in layer {
+                d["\(l).\(t.rawValue)"] = (Array(UnsafeBufferPointer(start: w.a.pointer, count: w.a.count)).map(Double.init),
+                                           Array(UnsafeBufferPointer(start: w.b.pointer, count: w.b.count)).map(Double.init), w.rank)
+            }
+        }
+        return d
+    }
+
+    /// Σ scale · (lse(row) - row[target]) over the rows of one example that have a target.
+    static func crossEntropy(_ logits: [[Double]], targets: ArraySlice<Int32>, scale: Double) -> Double {
+        var loss = 0.0
+        for (row, target) in zip(logits, targets) where target >= 0 {
+            let mx = row.max()!
+            loss += (mx + log(row.reduce(0) { $0 + exp($1 - mx) }) - row[Int(target)]) * scale
+        }
+        return loss
+    }
 
     static func makeTiny(seed: UInt64) -> Tiny {
         let c = LlamaConfig(architecture: "llama", hiddenSize: 16, intermediateSize: 24, numLayers: 2, numHeads: 4,
                             numKVHeads: 2, headDim: 4, vocabSize: 40, rmsNormEps: 1e-5, ropeTheta: 10000,
                             maxPositionEmbeddings: 64, tieWordEmbeddings: false)
-        var rng = SplitMix64(seed: seed)
-        var w: [String: [Double]] = [:], s: [String: [Int]] = [:]
-        func add(_ name: String, _ shape: [Int], center: Double = 0, scale: Double) {
-            s[name] = shape
-            // Round through Float so both sides see the same float32 weights.
-            w[name] = (0..<shape.reduce(1, *)).map { _ in Double(Float(center + (rng.nextDouble() * 2 - 1) * scale)) }
-        }
-        add("model.embed_tokens.weight", [40, 16], scale: 1)
+        var w = RandomWeights(rng: SplitMix64(seed: seed))
+        w.add("model.embed_tokens.weight", [40, 16], scale: 1)
         for l in 0..<2 {
             let p = "model.layers.\(l)."
-            add(p + "input_layernorm.weight", [16], center: 1, scale: 0.2)
-            add(p + "post_attention_layernorm.weight", [16], center: 1, scale: 0.2)
-            add(p + "self_attn.q_proj.weight", [16, 16], scale: 0.4)
-            add(p + "self_attn.k_proj.weight", [8, 16], scale: 0.4)
-            add(p + "self_attn.v_proj.weight", [8, 16], scale: 0.4)
-            add(p + "self_attn.o_proj.weight", [16, 16], scale: 0.4)
-            add(p + "mlp.gate_proj.weight", [24, 16], scale: 0.4)
-            add(p + "mlp.up_proj.weight", [24, 16], scale: 0.4)
-            add(p + "mlp.down_proj.weight", [16, 24], scale: 0.3)
+            w.add(p + "input_layernorm.weight", [16], center: 1, scale: 0.2)
+            w.add(p + "post_attention_layernorm.weight", [16], center: 1, scale: 0.2)
+            w.addProjections(p, c)
         }
-        add("model.norm.weight", [16], center: 1, scale: 0.2)
-        add("lm_head.weight", [40, 16], scale: 0.5)
-        return Tiny(config: c, weights: w, shapes: s)
+        w.add("model.norm.weight", [16], center: 1, scale: 0.2)
+        w.add("lm_head.weight", [40, 16], scale: 0.5)
+        return Tiny(config: c, weights: w.weights, shapes: w.shapes)
     }
 
     static func files(_ t: Tiny) -> ModelFiles {
@@ -52,20 +96,12 @@ final class LoRAGraphGradientTests: XCTestCase {
     }
 
     /// Float64 reference: loss = scale · Σ CE(target) over positions, and per-position logits.
-    static func reference(_ t: Tiny, lora: [String: (a: [Double], b: [Double], r: Int)], loraScale: Double,
+    static func reference(_ t: Tiny, lora: LoRAValues, loraScale: Double,
                           batch: PackedBatch, scale: Double) -> (loss: Double, logits: [[Double]]) {
         let c = t.config, H = 16, hd = 4, nH = 4, nKV = 2
         func W(_ n: String) -> [Double] { t.weights[n]! }
         func linear(_ x: [[Double]], _ name: String, _ module: String) -> [[Double]] {
-            let w = W(name), shape = t.shapes[name]!, out = shape[0], inF = shape[1]
-            return x.map { row in
-                var y = (0..<out).map { o in (0..<inF).reduce(0.0) { $0 + w[o * inF + $1] * row[$1] } }
-                if let l = lora[module] {
-                    let tt = (0..<l.r).map { k in (0..<inF).reduce(0.0) { $0 + l.a[k * inF + $1] * row[$1] } }
-                    for o in 0..<out { y[o] += loraScale * (0..<l.r).reduce(0.0) { $0 + l.b[o * l.r + $1] * tt[$1] } }
-                }
-                return y
-            }
+            Self.linear(t, x, name, module, lora: lora, loraScale: loraScale)
         }
         func rms(_ x: [[Double]], _ name: String) -> [[Double]] {
             let w = W(name)
@@ -117,13 +153,7 @@ final class LoRAGraphGradientTests: XCTestCase {
             }
             let logits = linear(rms(x, "model.norm.weight"), "lm_head.weight", "head")
             allLogits += logits
-            for i in 0..<ids.count {
-                let target = Int(batch.targets[span.start + i])
-                guard target >= 0 else { continue }
-                let mx = logits[i].max()!
-                let lse = mx + log(logits[i].reduce(0) { $0 + exp($1 - mx) })
-                loss += (lse - logits[i][target]) * scale
-            }
+            loss += crossEntropy(logits, targets: batch.targets[span.start..<(span.start + span.count)], scale: scale)
         }
         return (loss, allLogits)
     }
@@ -146,17 +176,7 @@ final class LoRAGraphGradientTests: XCTestCase {
         let grads = LoRAGradients(like: adapter)
         let loss = graph.run(batch, lossScale: lossScale, grads: grads) * Double(lossScale)
 
-        func loraDict() -> [String: (a: [Double], b: [Double], r: Int)] {
-            var d: [String: (a: [Double], b: [Double], r: Int)] = [:]
-            for (l, layer) in adapter.layers.enumerated() {
-                for (t, w) in layer {
-                    d["\(l).\(t.rawValue)"] = (Array(UnsafeBufferPointer(start: w.a.pointer, count: w.a.count)).map(Double.init),
-                                               Array(UnsafeBufferPointer(start: w.b.pointer, count: w.b.count)).map(Double.init), w.rank)
-                }
-            }
-            return d
-        }
-        let base = loraDict()
+        let base = Self.values(of: adapter)
         let ref = Self.reference(tiny, lora: base, loraScale: Double(cfg.scale), batch: batch, scale: Double(lossScale))
         XCTAssertEqual(loss, ref.loss, accuracy: 1e-5 * abs(ref.loss), "forward loss (seed \(seed))")
 
