@@ -8,7 +8,7 @@ struct Generate: ParsableCommand {
         discussion: """
             With --chat the prompt is a user message in the model's chat template. Temperature 0 (the default) is greedy decoding.
 
-            With --context the prompt is a question about that passage, asked with the same built-in prompt (per language) and chat template as `train` uses for SQuAD data. Add --grounded to keep the answer to a span of the passage: each token must keep the answer a substring of the context, so the model can only point, never invent (extractive Q&A).
+            With --context the prompt is a question about that passage, asked with the same built-in prompt (per language) and chat template as `train` uses for SQuAD data. Add --grounded to keep the answer to a span of the passage: each token must keep the answer a substring of the context that starts at a word start (any character in Chinese), so the model can only point, never invent (extractive Q&A).
 
             Examples:
               langtune generate --model default --chat --prompt "中国的首都是哪里？" --max-tokens 64

@@ -19,6 +19,9 @@ struct SuffixAutomaton: Sendable {
     /// `byte` is not a substring.
     func step(_ state: Int32, _ byte: UInt8) -> Int32? { next[Int(state)][byte] }
 
+    /// Every byte that can follow `state`, with the state it leads to.
+    func successors(_ state: Int32) -> [UInt8: Int32] { next[Int(state)] }
+
     private mutating func extend(_ last: Int32, _ b: UInt8) -> Int32 {
         let cur = Int32(next.count)
         next.append([:]); link.append(0); length.append(length[Int(last)] + 1)

@@ -47,6 +47,77 @@ final class GroundedSpanTests: XCTestCase {
         return false
     }
 
+    /// Spans start at word starts: a letter or digit after a non-letter, any Chinese character, or
+    /// punctuation; checked against a search over the text's characters, with the answers cut into
+    /// random byte pieces (a character split across tokens).
+    func testSpansStartAtWordStarts() {
+        let g = GroundedSpan("Güneydoğu Anadolu Bölgesi'nde yer alır; 北京是中华人民共和国的首都 (2015年).")
+        let s0 = GroundedSpan.State()
+        XCTAssertNotNil(g.advance(s0, bytes: Array("Bölgesi'nde yer".utf8)))
+        XCTAssertNil(g.advance(s0, bytes: Array("ölgesi'nde yer".utf8)), "a span cannot start inside a word")
+        XCTAssertNotNil(g.advance(s0, bytes: Array("nde yer".utf8)), "after an apostrophe a word starts")
+        XCTAssertNotNil(g.advance(s0, bytes: Array("人民共和国".utf8)), "any Chinese character starts a span")
+        XCTAssertNotNil(g.advance(s0, bytes: Array("2015年".utf8)))
+        XCTAssertNil(g.advance(s0, bytes: Array("015年".utf8)))
+        XCTAssertNil(g.advance(s0, bytes: [0xC3]), "the first byte of ü or ö, found only inside words here, cannot open an answer")
+        XCTAssertNotNil(g.advance(s0, bytes: Array("(2015年)".utf8)), "punctuation may open a span")
+        let bytes = Array("中华".utf8)
+        let half = g.advance(s0, bytes: Array(bytes[0..<2]))
+        XCTAssertNotNil(half)
+        XCTAssertFalse(half!.canEnd, "half a character cannot end an answer")
+        XCTAssertTrue(g.advance(half!, bytes: Array(bytes[2...]))!.canEnd)
+        XCTAssertNil(g.advance(s0, bytes: [0xE4, 0xB8]).flatMap { g.advance($0, bytes: [0x41]) }, "a broken character leaves the text")
+
+        var rng = SystemRandomNumberGenerator()
+        let pieces = ["a", "b", "ab", " ", "'", "ç", "北", "京", "1", "."]
+        for _ in 0..<300 {
+            let text = (0..<Int.random(in: 1...12, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()
+            let span = GroundedSpan(text)
+            let scalars = Array(text.unicodeScalars)
+            // Byte offsets where a span may start: a word start, or any character that is not part of a word.
+            let textBytes = Array(text.utf8)
+            var starts: [Int] = [], offset = 0
+            for (k, c) in scalars.enumerated() {
+                let kind = WordStart.kind(c)
+                if kind == .other || WordStart.starts(kind, after: k == 0 ? .none : WordStart.kind(scalars[k - 1])) { starts.append(offset) }
+                offset += String(c).utf8.count
+            }
+            for _ in 0..<20 {
+                let probe: [Unicode.Scalar]
+                if Bool.random(using: &rng) {
+                    let s = Int.random(in: 0..<scalars.count, using: &rng)
+                    probe = Array(scalars[s..<min(scalars.count, s + Int.random(in: 1...5, using: &rng))])
+                } else {
+                    probe = Array((0..<Int.random(in: 1...4, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined().unicodeScalars)
+                }
+                guard let first = probe.firstIndex(where: { !($0 == " ") }) else { continue }
+                let content = Array(probe[first...])
+                // Reference: an occurrence of the probe's content whose first character starts a word there.
+                var expected = false
+                if content.count <= scalars.count {
+                    for s in 0...(scalars.count - content.count) where Array(scalars[s..<(s + content.count)]) == content {
+                        let k = WordStart.kind(content[0])
+                        if k == .other || WordStart.starts(k, after: s == 0 ? .none : WordStart.kind(scalars[s - 1])) { expected = true }
+                    }
+                }
+                // The content's bytes fed in random pieces (white space alone cannot open an answer:
+                // testLeadingSpaceIsFreeAndAnAnswerNeedsContent). After every piece the answer so far
+                // is accepted exactly when some span starting at a word start begins with its bytes.
+                let all = Array(String(String.UnicodeScalarView(content)).utf8)
+                var state: GroundedSpan.State? = s0, i = 0
+                while i < all.count, let st = state {
+                    let n = Int.random(in: 1...3, using: &rng)
+                    let fed = Array(all[0..<min(all.count, i + n)])
+                    state = span.advance(st, bytes: Array(all[i..<min(all.count, i + n)]))
+                    XCTAssertEqual(state != nil, starts.contains { textBytes[$0...].starts(with: fed) },
+                                   "text \(text) answer bytes \(fed)")
+                    i += n
+                }
+                XCTAssertEqual(state?.canEnd ?? false, expected, "text \(text) probe \(String(String.UnicodeScalarView(probe)))")
+            }
+        }
+    }
+
     func testLeadingSpaceIsFreeAndAnAnswerNeedsContent() {
         let g = GroundedSpan("Ankara, 13 Ekim 1923'ten beri başkenttir.")
         let s0 = GroundedSpan.State()
@@ -74,9 +145,12 @@ final class GroundedSpanTests: XCTestCase {
         for (k, item) in items.enumerated() {
             let p = g[k].prediction!
             XCTAssertFalse(p.isEmpty, item.id)
+            XCTAssertTrue(GroundedSpan(item.context!).advance(GroundedSpan.State(), bytes: Array(p.utf8))?.canEnd == true,
+                          "\(item.id): \(p) is not a span starting at a word start")
             XCTAssertTrue(item.context!.contains(p), "\(item.id): \(p)")
-            if item.context!.contains(f[k].prediction!) && !f[k].prediction!.isEmpty {
-                XCTAssertEqual(p, f[k].prediction!, "\(item.id): an answer that is already a span is not changed")
+            let freeAnswer = f[k].prediction!
+            if !freeAnswer.isEmpty, GroundedSpan(item.context!).advance(GroundedSpan.State(), bytes: Array(freeAnswer.utf8))?.canEnd == true {
+                XCTAssertEqual(p, freeAnswer, "\(item.id): an answer that is already a span is not changed")
             } else {
                 changed += 1
             }
