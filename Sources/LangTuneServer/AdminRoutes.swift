@@ -27,6 +27,7 @@ struct AdminRoutes: Sendable {
         let s = engine.stats
         metrics.queued.set(Double(s.queued))
         metrics.running.set(Double(s.running))
+        metrics.promptTokensReused.set(Double(s.counters.promptTokensReused))
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                         body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.text())))
     }

@@ -80,10 +80,10 @@ struct GenerationRoutes: Sendable {
     }
 
     /// A cheap bound before tokenizing: no prompt that could fit the token limit is longer than this.
-    private func checkTextSize(_ bytes: Int) throws {
+    private func checkTextSize(_ bytes: Int, param: String = "prompt") throws {
         guard bytes <= configuration.maxPromptTokens * 64 else {
-            throw APIError.invalid("the prompt is longer than this server accepts (\(configuration.maxPromptTokens) tokens)",
-                                   param: "prompt")
+            throw APIError.invalid("the \(param == "prompt" ? "prompt" : param) is longer than this server accepts (\(configuration.maxPromptTokens) tokens)",
+                                   param: param)
         }
     }
 
@@ -96,9 +96,11 @@ struct GenerationRoutes: Sendable {
         }
         let (maxTokens, sampling, stops) = try fields.validated()
         let adapter = try resolveModel(model)
+        if let g = fields.grounded_context { try checkTextSize(g.utf8.count, param: "grounded_context") }
         let start = ContinuousClock.now
         let handle = try engine.submit(ServingRequest(promptIds: ids, adapter: adapter, maxTokens: maxTokens, sampling: sampling,
-                                                      stopStrings: stops, ignoreEOS: fields.ignore_eos == true))
+                                                      stopStrings: stops, ignoreEOS: fields.ignore_eos == true,
+                                                      grounding: fields.grounded_context.map(GroundedSpan.init)))
         // A client that goes away stops its generation and frees its cache at the next step.
         context.channel.closeFuture.whenComplete { _ in handle.cancel() }
         let metrics = self.metrics

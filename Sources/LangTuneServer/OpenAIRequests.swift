@@ -56,6 +56,9 @@ struct SamplingFields: Decodable, Sendable {
     var stream_options: StreamOptions?
     /// llama.cpp's and vLLM's extension: generate exactly `max_tokens` (benchmarks).
     var ignore_eos: Bool?
+    /// LangTune's extension: the answer must be a span of this text (extractive Q&A, as
+    /// `langtune generate --grounded`); the prompt should ask about the same text.
+    var grounded_context: String?
 
     struct StreamOptions: Decodable, Sendable { var include_usage: Bool? }
 
@@ -72,6 +75,9 @@ struct SamplingFields: Decodable, Sendable {
         guard stops.count <= 4 else { throw APIError.invalid("at most 4 stop sequences", param: "stop") }
         // No seed: a fresh one per request, as OpenAI (sampling differs from call to call).
         let seed = seed.map { UInt64(bitPattern: Int64($0)) } ?? UInt64.random(in: 0...UInt64.max)
+        if let g = grounded_context, g.allSatisfy(\.isWhitespace) {
+            throw APIError.invalid("grounded_context must hold the text answers are taken from", param: "grounded_context")
+        }
         return (maxTokens, SamplingOptions(temperature: t, topP: p, seed: seed), stops.filter { !$0.isEmpty })
     }
 }

@@ -12,6 +12,8 @@ final class ServerMetrics: Sendable {
     private let firstToken: DurationHistogram
     let queued: Gauge
     let running: Gauge
+    /// A gauge set from the engine's counter when scraped (the engine counts; this only reports).
+    let promptTokensReused: Gauge
 
     init() {
         promptTokens = registry.makeCounter(name: "langtune_prompt_tokens_total", help: "Prompt tokens of finished requests")
@@ -24,6 +26,8 @@ final class ServerMetrics: Sendable {
                                                     help: "Time from a generation request's arrival to its first text")
         queued = registry.makeGauge(name: "langtune_queue_depth", help: "Requests waiting for a decoding row")
         running = registry.makeGauge(name: "langtune_running_requests", help: "Requests decoding now")
+        promptTokensReused = registry.makeGauge(name: "langtune_prompt_tokens_reused",
+                                                help: "Prompt tokens taken from the prompt-prefix cache since start (--dtype bf16)")
     }
 
     /// Counts one answered request.

@@ -9,7 +9,7 @@ struct AdapterInit: ParsableCommand {
         abstract: "Write a freshly initialised PEFT LoRA adapter for a model.",
         shouldDisplay: false)
 
-    @Option(help: "GGUF file, safetensors folder, or `default`.")
+    @Option(help: "GGUF file, safetensors folder, or a built-in name: `default` (SmolLM2-135M-Instruct), `gemma3-270m`.")
     var model: String = "default"
     @Option(help: "Adapter folder to write.")
     var output: String

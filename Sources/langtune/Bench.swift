@@ -228,7 +228,7 @@ struct BenchTokenize: ParsableCommand {
               langtune bench tokenize --file ../shared/data/tquad/train-v0.1.json
             """)
 
-    @Option(help: "GGUF file, safetensors folder, or `default`.") var model: String = "default"
+    @Option(help: "GGUF file, safetensors folder, or a built-in name: `default` (SmolLM2-135M-Instruct), `gemma3-270m`.") var model: String = "default"
     @Option(help: "A tokenizer.json instead of the model's tokenizer.") var tokenizer: String?
     @Option(help: "Text file (one text per line) or SQuAD JSON.") var file: String
     @Option(help: "Repetitions; the best is reported.") var repeats: Int = 3

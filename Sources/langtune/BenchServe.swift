@@ -10,7 +10,7 @@ struct BenchServe: ParsableCommand {
             Starts `langtune serve` and then llama.cpp's llama-server (LANGTUNE_LLAMA_SERVER, or scripts/build-llama-bench.sh's build under ~/.cache/langtune) on the same model, each in its own process on loopback, and drives each with the same streamed chat requests: --clients concurrent clients, each sending --rounds requests one after another, every request generating exactly --max-tokens tokens (greedy, ignore_eos). Reported per level: aggregate generated tokens/s (all tokens over the wall time of the level) and the p50 and p99 time to first token. Then the cost of adapters on langtune serve at the largest level: every request on one adapter, and requests spread over --adapters adapters (rank --rank on all seven projections), against the base.
             """)
 
-    @Option(help: "GGUF file, safetensors folder, or `default`.") var model: String = "default"
+    @Option(help: "GGUF file, safetensors folder, or a built-in name: `default` (SmolLM2-135M-Instruct), `gemma3-270m`.") var model: String = "default"
     @Option(help: "Concurrent client counts, comma-separated.") var clients: String = "1,4,16"
     @Option(help: "Requests each client sends in turn.") var rounds: Int = 2
     @Option(name: .customLong("max-tokens"), help: "Tokens each request generates.") var maxTokens: Int = 64

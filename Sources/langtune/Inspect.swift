@@ -28,7 +28,7 @@ struct Inspect: ParsableCommand {
               langtune inspect shape:llama3-8b --memory --ranks 2,8,64 --bandwidth 10,100 --seconds-per-sequence 153 --global-batch 64
             """)
 
-    @Argument(help: "GGUF file, safetensors folder, or `default`.")
+    @Argument(help: "GGUF file, safetensors folder, or a built-in name: `default` (SmolLM2-135M-Instruct), `gemma3-270m`.")
     var model: String = "default"
 
     @Flag(help: "Print JSON.")

@@ -22,7 +22,7 @@ struct LangTuneCommand: ParsableCommand {
 
 /// Options every command that runs a model shares.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "GGUF file, safetensors folder, or `default`.")
+    @Option(name: .long, help: "GGUF file, safetensors folder, or a built-in name: `default` (SmolLM2-135M-Instruct), `gemma3-270m`.")
     var model: String = "default"
 
     @Option(name: .long, help: "A LoRA adapter folder (PEFT format) to apply on top of the model.")

@@ -19,7 +19,7 @@ struct Merge: ParsableCommand {
               langtune merge --model default --adapter out/adapter --output merged --format hf
             """)
 
-    @Option(help: "GGUF file, safetensors folder, or `default`.")
+    @Option(help: "GGUF file, safetensors folder, or a built-in name: `default` (SmolLM2-135M-Instruct), `gemma3-270m`.")
     var model: String = "default"
     @Option(help: "PEFT adapter folder (adapter_config.json + adapter_model.safetensors).")
     var adapter: String?

@@ -17,7 +17,7 @@ struct Quantize: ParsableCommand {
               langtune quantize --model default --method nf4 --output smollm2-nf4
             """)
 
-    @Option(help: "GGUF file, safetensors folder, or `default`.") var model: String = "default"
+    @Option(help: "GGUF file, safetensors folder, or a built-in name: `default` (SmolLM2-135M-Instruct), `gemma3-270m`.") var model: String = "default"
     @Option(help: "Quantization method: nf4.") var method: String = "nf4"
     @Flag(name: .customLong("no-double-quant"), help: "Keep the NF4 block scales in float32 instead of 8 bits.") var noDoubleQuant = false
     @Option(help: "Quantized projections, from q,k,v,o,gate,up,down.") var targets: String = "q,k,v,o,gate,up,down"

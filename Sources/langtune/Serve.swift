@@ -18,7 +18,7 @@ struct Serve: ParsableCommand {
               langtune serve --model default --adapter tr=runs/tr/adapter --port 8080
             """)
 
-    @Option(help: "GGUF file, safetensors folder, or `default`.")
+    @Option(help: "GGUF file, safetensors folder, or a built-in name: `default` (SmolLM2-135M-Instruct), `gemma3-270m`.")
     var model: String = "default"
     @Option(name: .customLong("adapter"), help: ArgumentHelp("An adapter to offer, NAME=DIR (PEFT folder); repeatable.", valueName: "NAME=DIR"))
     var adapters: [String] = []

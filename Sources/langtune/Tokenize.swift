@@ -11,7 +11,7 @@ struct Tokenize: ParsableCommand {
             says so; --no-special-tokens turns that off.
             """)
 
-    @Option(help: "GGUF file, safetensors folder, or `default`.")
+    @Option(help: "GGUF file, safetensors folder, or a built-in name: `default` (SmolLM2-135M-Instruct), `gemma3-270m`.")
     var model: String = "default"
     @Option(help: "A tokenizer.json to use instead of a model's tokenizer.")
     var tokenizer: String?

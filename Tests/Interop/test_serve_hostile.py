@@ -48,7 +48,9 @@ def bodies():
              dict(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]),
              dict(model=None), dict(model=["base"]), dict(model="no-such-model"), dict(stream="yes"), dict(temperature=None, top_p="x"),
              dict(max_tokens=True), dict(top_p=True), dict(stream_options="x"), dict(stop=[1, 2]),
-             dict(messages=[{"role": "user", "content": "Hi"}, 5]), dict(model="../../etc/passwd")]
+             dict(messages=[{"role": "user", "content": "Hi"}, 5]), dict(model="../../etc/passwd"),
+             dict(grounded_context=5), dict(grounded_context=""), dict(grounded_context=" \n"), dict(grounded_context=["a"]),
+             dict(grounded_context="x" * 200_000)]
     for i, w in enumerate(wrong):
         b = good()
         b.update(w)

@@ -222,3 +222,22 @@ def test_full_queue_answers_429_and_sigterm_drains(smollm2):
         assert results["body"].rstrip().endswith("data: [DONE]")
     finally:
         s.stop()
+
+
+def test_grounded_context_keeps_the_answer_to_a_span(client):
+    """`grounded_context` (our extension, sent with the client's `extra_body`): the answer is a span of
+    the passage, streamed or not; a blank passage is refused with OpenAI's error JSON."""
+    import openai
+    passage = "Ankara, 13 Ekim 1923'ten beri Türkiye'nin başkentidir. Şehir İç Anadolu Bölgesi'nde yer alır."
+    msgs = [{"role": "user", "content": passage + "\n\nTürkiye'nin başkenti neresidir?"}]
+    r = client.chat.completions.create(model="smol", messages=msgs, max_tokens=16, temperature=0,
+                                       extra_body={"grounded_context": passage})
+    answer = r.choices[0].message.content.strip()
+    assert answer and answer in passage, answer
+    streamed = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
+        model="smol", messages=msgs, max_tokens=16, temperature=0, stream=True,
+        extra_body={"grounded_context": passage}) if c.choices)
+    assert streamed == r.choices[0].message.content
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model="smol", messages=msgs, max_tokens=4, extra_body={"grounded_context": "  "})
+    assert e.value.body["param"] == "grounded_context"

@@ -23,10 +23,12 @@ public final class KVCache: @unchecked Sendable {
         allocate(self.capacity, keeping: 0)
     }
 
-    /// An empty cache shaped like `other` (its layers and width).
+    /// An empty cache shaped like `other` (its layers, width and storage: a bf16 cache's copy is never
+    /// first allocated as float32).
     init(like other: KVCache, capacity: Int) {
         layers = other.layers
         width = other.width
+        storesBF16 = other.storesBF16
         self.capacity = max(capacity, 1)
         allocate(self.capacity, keeping: 0)
     }

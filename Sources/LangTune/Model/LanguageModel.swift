@@ -9,14 +9,23 @@ public enum LangTuneHome {
         return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/langtune")
     }
     /// The built-in default model: SmolLM2-135M-Instruct, Q4_1 GGUF.
-    public static var defaultModel: URL { url.appendingPathComponent("models/SmolLM2-135M-Instruct.Q4_1.gguf") }
+    public static var defaultModel: URL { url.appendingPathComponent(builtIn["default"]!) }
 
-    /// Resolves a model argument: `default`, a GGUF file or a safetensors folder.
+    /// Names a model argument may use for the files `scripts/fetch-models.sh` downloads.
+    public static let builtIn: [String: String] = [
+        "default": "models/SmolLM2-135M-Instruct.Q4_1.gguf",
+        "smollm2-135m": "models/SmolLM2-135M-Instruct.Q4_1.gguf",
+        // Multilingual (140+ languages); the better Q&A model after fine-tuning (docs/EVALUATION.md).
+        "gemma3-270m": "models/gemma-3-270m-q4_k_m.gguf",
+    ]
+
+    /// Resolves a model argument: a built-in name (`default`, `smollm2-135m`, `gemma3-270m`), a GGUF
+    /// file or a safetensors folder.
     public static func resolve(_ spec: String) throws -> String {
-        if spec == "default" {
-            let p = defaultModel.path
+        if let file = builtIn[spec], !FileManager.default.fileExists(atPath: spec) {
+            let p = url.appendingPathComponent(file).path
             guard FileManager.default.fileExists(atPath: p) else {
-                throw FormatError(file: p, "the default model is not downloaded yet; run scripts/fetch-models.sh (or scripts/setup.sh)")
+                throw FormatError(file: p, "the model `\(spec)` is not downloaded yet; run scripts/fetch-models.sh (or scripts/setup.sh)")
             }
             return p
         }

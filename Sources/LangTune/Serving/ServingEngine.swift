@@ -135,7 +135,7 @@ public final class ServingEngine: @unchecked Sendable {
             // Joining: each new request's prompt with its own adapter, then its first token.
             for job in admitted {
                 if job.cancelled { job.close(); count(\.cancelled); continue }
-                let slot = DecodeSlot(job: job, config: lm.model.config, stopIds: stopIds)
+                let slot = DecodeSlot(job: job, config: lm.model.config, stopIds: stopIds, tokenizer: lm.tokenizer)
                 let logits: [Float]
                 if let prefixCache {
                     let run = prefixCache.prefill(job.request.promptIds, cache: slot.cache, adapter: job.adapter, model: lm.model)

@@ -14,10 +14,14 @@ public struct ServingRequest: Sendable {
     /// Keep generating past the end-of-sequence token until `maxTokens` (benchmarks: every request the
     /// same length on every server; llama.cpp's and vLLM's `ignore_eos`).
     public var ignoreEOS: Bool
+    /// Keeps the answer to a span of this text (extractive Q&A, as `generate --grounded`): tokens that
+    /// would leave the text are masked out before sampling, and the request ends when none is left.
+    public var grounding: GroundedSpan?
 
     public init(promptIds: [Int], adapter: String? = nil, maxTokens: Int? = nil, sampling: SamplingOptions = SamplingOptions(),
-                stopStrings: [String] = [], ignoreEOS: Bool = false) {
+                stopStrings: [String] = [], ignoreEOS: Bool = false, grounding: GroundedSpan? = nil) {
         self.ignoreEOS = ignoreEOS
+        self.grounding = grounding
         self.promptIds = promptIds
         self.adapter = adapter
         self.maxTokens = maxTokens

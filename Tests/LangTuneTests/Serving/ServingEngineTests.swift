@@ -102,6 +102,43 @@ final class ServingEngineTests: XCTestCase {
         XCTAssertThrowsError(try engine.submit(requests[0])) { XCTAssertEqual($0 as? ServingError, .shuttingDown) }
     }
 
+    /// `grounded_context` requests, decoded together with free ones, answer exactly what `generate
+    /// --grounded` answers, each answer is a span of its passage, and a free request is untouched.
+    func testGroundedRequestsAnswerAsGenerate() async throws {
+        let lm = try Self.model()
+        let passages = ["Ankara, 13 Ekim 1923'ten beri Türkiye'nin başkentidir. Şehir İç Anadolu Bölgesi'nde yer alır.",
+                        "北京是中华人民共和国的首都，位于华北平原北部。"]
+        let questions = ["Türkiye'nin başkenti neresidir?", "中国的首都是哪里？"]
+        var requests: [ServingRequest] = []
+        for (p, q) in zip(passages, questions) {
+            let template = try XCTUnwrap(QAPrompt.defaultTemplate(language: QAPrompt.detectLanguage(q)))
+            let ids = try lm.promptIds(QAPrompt.fill(template, context: p, question: q), chat: true)
+            requests.append(ServingRequest(promptIds: ids, maxTokens: 16, grounding: GroundedSpan(p)))
+        }
+        requests.append(ServingRequest(promptIds: try lm.promptIds("Name a fruit.", chat: true), maxTokens: 8))
+        let expected = requests.map { r in
+            lm.generate(promptIds: r.promptIds, options: GenerationOptions(maxTokens: r.maxTokens!, grounding: r.grounding)).text
+        }
+        for (i, p) in passages.enumerated() {
+            let answer = expected[i].trimmingCharacters(in: .whitespaces)
+            XCTAssertFalse(answer.isEmpty)
+            XCTAssertTrue(p.contains(answer), "grounded answer \(answer) is not a span of its passage")
+        }
+        let engine = ServingEngine(model: lm, adapters: AdapterRegistry(model: lm.model.config), limits: ServingLimits(maxConcurrent: 4))
+        let handles = try requests.map { try engine.submit($0) }
+        var got: [String] = []
+        for h in handles {
+            var text = ""
+            for await e in h.events {
+                if case .text(let t) = e { text += t }
+                if case .failed(let err) = e { XCTFail("\(err)") }
+            }
+            got.append(text)
+        }
+        XCTAssertEqual(got, expected)
+        await engine.drain()
+    }
+
     /// Refusals: unknown adapter, prompt plus max_tokens over the context, a full queue; a cancelled
     /// request ends its stream and leaves its row.
     func testLimitsAndCancellation() async throws {
