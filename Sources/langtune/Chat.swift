@@ -20,8 +20,8 @@ struct Chat: ParsableCommand {
 
     func run() throws {
         let lm = try modelOptions.load()
-        guard lm.template != nil else { throw ValidationError("\(modelOptions.model) has no chat template") }
-        note("LangTune chat — \(modelOptions.model). /reset for a new conversation, /exit to quit.")
+        guard lm.template != nil else { throw ValidationError("\(modelOptions.spec) has no chat template") }
+        note("LangTune chat — \(modelOptions.spec). /reset for a new conversation, /exit to quit.")
         var messages: [ChatMessage] = system.map { [ChatMessage(role: "system", content: $0)] } ?? []
         let cache = KVCache(config: lm.model.config)
         var cachedIds: [Int] = []

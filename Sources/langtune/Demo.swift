@@ -4,13 +4,11 @@ import LangTune
 
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The default job: fine-tune the default model on a small Turkish and Chinese Q&A sample, then compare answers.",
+        abstract: "The default job: fine-tune a small multilingual model on a Turkish and Chinese Q&A sample, then compare answers.",
         discussion: """
-            Trains a LoRA adapter (rank 16, all seven projections) on data/sample/tr_qa.json
-            and data/sample/zh_qa.json for --epochs passes (a few minutes on two cores), holding
-            out a few questions, then asks base and adapted model the held-out questions
-            and shows both answers side by side with the reference. The adapter, metrics and
-            checkpoint land in --output; run `langtune train` yourself for full control.
+            Trains a LoRA adapter (rank 16, all seven projections) on data/sample/tr_qa.json and data/sample/zh_qa.json for --epochs passes (a few minutes on two cores), holding out a few questions, then asks base and adapted model the held-out questions and shows both answers side by side with the reference. The adapter, metrics and checkpoint land in --output; run `langtune train` yourself for full control.
+
+            The model is Gemma 3 270M (`gemma3-270m`), the one that answers better after fine-tuning (docs/EVALUATION.md); `--model smollm2-135m` (the default of the other commands) or any GGUF file or safetensors folder runs the same job on another model.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -21,7 +19,8 @@ struct Demo: ParsableCommand {
     @Flag(name: .customLong("reuse"), help: "Reuse an adapter already in --output instead of training.") var reuse = false
 
     func run() throws {
-        let lm = try modelOptions.load()
+        let spec = modelOptions.model ?? "gemma3-270m"
+        let lm = try modelOptions.load(spec)
         note("model: \(lm.files.path)\nbackend: \(lm.model.backend.name)")
         let builder = TrainingDataBuilder(tokenizer: lm.tokenizer, template: lm.template, options: TrainingDataOptions())
         var raw: [RawExample] = []
@@ -42,7 +41,7 @@ struct Demo: ParsableCommand {
             note("reusing the adapter in \(out.path)")
         } else {
             var opts = TrainingOptions()
-            opts.lora = LoRAConfig(rank: 16, alpha: 32, baseModel: modelOptions.model)
+            opts.lora = LoRAConfig(rank: 16, alpha: 32, baseModel: spec)
             opts.epochs = epochs
             opts.batchSize = 4
             opts.warmupSteps = 2
@@ -83,11 +82,11 @@ struct Demo: ParsableCommand {
             print("   base:      \(oneLine(base))")
             print("   adapted:   \(oneLine(tuned))\n")
         }
-        try writeReport(held: held, lm: lm, adapter: adapter, out: out)
+        try writeReport(held: held, lm: lm, adapter: adapter, out: out, model: spec)
     }
 
     /// Scores base and adapted answers to the held-out questions and writes OUT/report.html.
-    func writeReport(held: [RawExample], lm: LanguageModel, adapter: LoRAAdapter, out: URL) throws {
+    func writeReport(held: [RawExample], lm: LanguageModel, adapter: LoRAAdapter, out: URL, model: String) throws {
         var data = TrainingDataOptions()
         data.labelAllAssistantTurns = false
         let evaluator = Evaluator(options: EvalOptions(data: data, maxNewTokens: maxTokens, batchSize: 8))
@@ -106,7 +105,7 @@ struct Demo: ParsableCommand {
                   + f(metrics[0][keyPath: kp]).padding(toLength: 7, withPad: " ", startingAt: 0) + f(metrics[1][keyPath: kp]))
         }
         let samples = ReportSample.rows(items: items, runs: [base, tuned])
-        let report = EvalReport(title: "LangTune demo", facts: [("model", modelOptions.model), ("data", sample), ("date", Eval.today())],
+        let report = EvalReport(title: "LangTune demo", facts: [("model", model), ("data", sample), ("date", Eval.today())],
                                 columns: ["base", "adapted"], metrics: metrics,
                                 curves: TrainingCurves.load(out.appendingPathComponent("metrics.jsonl").path), samples: samples)
         let path = out.appendingPathComponent("report.html").path

@@ -92,7 +92,7 @@ struct Eval: ParsableCommand {
         runs.append((adapter == nil ? "model" : "adapted", runEval(evaluator, prep.items, lm, label: adapter == nil ? "model" : "adapted")))
         let metrics = runs.map { EvalMetrics.aggregate(items: prep.items, results: $0.results) }
         try finish(items: prep.items, runs: runs, metrics: metrics,
-                   facts: [("model", modelOptions.model), ("adapter", modelOptions.adapter ?? "none"), ("data", data!),
+                   facts: [("model", modelOptions.spec), ("adapter", modelOptions.adapter ?? "none"), ("data", data!),
                            ("questions", "\(prep.items.count)"), ("max new tokens", "\(maxNewTokens)"),
                            ("answers", grounded ? "grounded: spans of the context" : "free"),
                            ("contexts cut into windows", "\(cut.count) (limit \(maxSeqLen) tokens)"), ("date", Self.today())])
@@ -124,7 +124,7 @@ struct Eval: ParsableCommand {
                 facts: [(String, String)]) throws {
         let main = metrics.last!
         let base = metrics.count > 1 ? metrics[0] : nil
-        let summary = EvalSummary(metrics: main, base: base, model: predictions == nil ? modelOptions.model : nil,
+        let summary = EvalSummary(metrics: main, base: base, model: predictions == nil ? modelOptions.spec : nil,
                                   adapter: modelOptions.adapter, data: data ?? predictions!)
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

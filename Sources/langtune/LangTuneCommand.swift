@@ -22,8 +22,11 @@ struct LangTuneCommand: ParsableCommand {
 
 /// Options every command that runs a model shares.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "GGUF file, safetensors folder, or a built-in name: `default` (SmolLM2-135M-Instruct), `gemma3-270m`.")
-    var model: String = "default"
+    @Option(name: .long, help: "GGUF file, safetensors folder, or a built-in name: `default` or `smollm2-135m` (SmolLM2-135M-Instruct), `gemma3-270m` (Gemma 3 270M). (default: `default`; `demo`: gemma3-270m)")
+    var model: String?
+
+    /// What `--model` names, `default` when it was not given (`demo` picks its own).
+    var spec: String { model ?? "default" }
 
     @Option(name: .long, help: "A LoRA adapter folder (PEFT format) to apply on top of the model.")
     var adapter: String?
@@ -62,8 +65,13 @@ struct ModelOptions: ParsableArguments {
     }
 
     func load(quantization: FrozenQuantization? = nil) throws -> LanguageModel {
+        try load(spec, quantization: quantization)
+    }
+
+    /// Loads `spec` (a command's own default model) with the other options.
+    func load(_ spec: String, quantization: FrozenQuantization? = nil) throws -> LanguageModel {
         if let t = threads { setenv("OMP_NUM_THREADS", String(t), 1) }
-        let lm = try LanguageModel(model, adapter: adapter, backend: CPUBackend(threads: Threads(threads), bf16: dtype == "bf16"),
+        let lm = try LanguageModel(spec, adapter: adapter, backend: CPUBackend(threads: Threads(threads), bf16: dtype == "bf16"),
                                    quantization: quantization ?? baseQuantization)
         if let outcome = lm.model.quantizationCache { note(outcome.description) }
         return lm

@@ -132,7 +132,7 @@ struct Train: ParsableCommand {
         var o = TrainingOptions()
         o.lora = LoRAConfig(rank: rank, alpha: alpha, dropout: dropout,
                             targets: targets.split(separator: ",").compactMap { LoRATarget(short: String($0)) },
-                            useRSLoRA: rsLoRA, baseModel: modelOptions.model)
+                            useRSLoRA: rsLoRA, baseModel: modelOptions.spec)
         o.optimizer.learningRate = lr
         o.optimizer.weightDecay = weightDecay
         o.optimizer.maxGradNorm = maxGradNorm
@@ -308,7 +308,7 @@ struct Train: ParsableCommand {
             }
             samples = ReportSample.rows(items: items, runs: runs)
         }
-        let facts = [("model", modelOptions.model), ("data", data), ("method", "\(method == "qlora" ? "QLoRA" : "LoRA") r=\(rank) α=\(alpha), frozen base: \(frozenBase)"),
+        let facts = [("model", modelOptions.spec), ("data", data), ("method", "\(method == "qlora" ? "QLoRA" : "LoRA") r=\(rank) α=\(alpha), frozen base: \(frozenBase)"),
                      ("validation questions answered", "\(samples.count)"), ("date", Eval.today())]
         let report = EvalReport(title: "LangTune training run", facts: facts, columns: columns, metrics: metrics,
                                 curves: curves, samples: samples)
