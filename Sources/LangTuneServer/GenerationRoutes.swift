@@ -82,7 +82,7 @@ struct GenerationRoutes: Sendable {
     /// A cheap bound before tokenizing: no prompt that could fit the token limit is longer than this.
     private func checkTextSize(_ bytes: Int, param: String = "prompt") throws {
         guard bytes <= configuration.maxPromptTokens * 64 else {
-            throw APIError.invalid("the \(param == "prompt" ? "prompt" : param) is longer than this server accepts (\(configuration.maxPromptTokens) tokens)",
+            throw APIError.invalid("the \(param) is longer than this server accepts (\(configuration.maxPromptTokens) tokens)",
                                    param: param)
         }
     }
