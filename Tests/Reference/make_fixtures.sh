@@ -20,5 +20,12 @@ tmp="$(mktemp -d)"
 "$py" Tests/Reference/make_batches.py "$tmp/grads_batch.jsonl" --count 40 --steps 1 --batch-size 2 \
     --seq-len 256 --rank 4 --alpha 8 --seed 1
 "$py" Tests/Reference/peft_grads.py "$tmp/grads_batch.jsonl"
+# Gemma 3: one step of 2 TQuAD-train examples as LangTune itself exports them (its chat template and
+# prompt), <= 384 tokens, rank 4, alpha 8, all targets; needs the built binary ($LANGTUNE).
+lt="${LANGTUNE:-.build/release/langtune}"
+"$lt" train --model "${LANGTUNE_HOME:-$HOME/.cache/langtune}/models/gemma-3-270m-q4_k_m.gguf" \
+    --data "${SHARED_DATA:-../shared/data}/tquad/train-v0.1.json" --max-examples 40 --steps 1 --batch-size 2 \
+    --max-seq-len 384 --rank 4 --alpha 8 --seed 1 --export-batches "$tmp/gemma_batch.jsonl" --output "$tmp/gemma_run"
+"$py" Tests/Reference/peft_grads.py "$tmp/gemma_batch.jsonl" --out Tests/Fixtures/train/gemma3_lora_grads.json
 rm -rf "$tmp"
 git status --short Tests/Fixtures

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""LoRA gradient fixture: Tests/Fixtures/train/smollm2_lora_grads.json.
+"""LoRA gradient fixtures: Tests/Fixtures/train/{smollm2,gemma3}_lora_grads.json.
 
-usage: peft_grads.py BATCHES.jsonl [--init-adapter DIR] [--out PATH] [--b-scale 0.02] [--threads 2]
+usage: peft_grads.py BATCHES.jsonl [--init-adapter DIR] [--out PATH] [--b-scale 0.02] [--threads 2] [--model PATH]
 
 Takes the first step of BATCHES.jsonl (the `--export-batches` contract, see train_common.py) and its
 header's LoRA settings, builds the PEFT model exactly as peft_train.py does (transformers' GGUF loader,
@@ -31,9 +31,11 @@ import train_common as tc  # noqa: E402
 from common import FIXTURES  # noqa: E402
 import lora_init_v1  # noqa: E402
 
-# (layer, target, matrix) whose full gradients go into the fixture.
-RECORDED = [(0, "q_proj", "A"), (0, "q_proj", "B"), (15, "down_proj", "A"), (15, "down_proj", "B"),
-            (29, "v_proj", "A"), (29, "v_proj", "B")]
+def recorded(layers):
+    """(layer, target, matrix) whose full gradients go into the fixture: the first, middle and last layer
+    (0, 15, 29 for SmolLM2's 30; 0, 9, 17 for Gemma 3 270M's 18: two sliding-window layers and a global one)."""
+    return [(0, "q_proj", "A"), (0, "q_proj", "B"), (layers // 2, "down_proj", "A"), (layers // 2, "down_proj", "B"),
+            (layers - 1, "v_proj", "A"), (layers - 1, "v_proj", "B")]
 
 
 def short(x):
@@ -111,7 +113,7 @@ def main():
         shutil.rmtree(tmp)
 
     recs = []
-    for layer, t, m in RECORDED:
+    for layer, t, m in recorded(base.config.num_hidden_layers):
         name = lora_init_v1.peft_name(layer, t, m)
         if name not in g32:
             raise SystemExit(f"{name}: not a LoRA tensor of this header (targets {targets})")

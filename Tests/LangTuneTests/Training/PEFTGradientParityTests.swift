@@ -3,8 +3,8 @@ import Foundation
 import XCTest
 @testable import LangTune
 
-/// LoRA gradients on one real SmolLM2 batch against PyTorch + PEFT (float32),
-/// from the same initial adapter (Tests/Reference/peft_grads.py, "lora init v1").
+/// LoRA gradients on one real batch against PyTorch + PEFT (float32), from the same initial
+/// adapter (Tests/Reference/peft_grads.py, "lora init v1"): SmolLM2 (Llama) and Gemma 3.
 final class PEFTGradientParityTests: XCTestCase {
     struct Fixture: Decodable {
         struct LoRA: Decodable { var rank: Int; var alpha: Double; var targets: [String] }
@@ -24,6 +24,19 @@ final class PEFTGradientParityTests: XCTestCase {
         try check(backend: CPUBackend(), lossTolerance: 1e-4, gradTolerance: 1e-3)
     }
 
+    /// Gemma 3 270M (Q4_K_M GGUF dequantized to float32 on both sides) on a batch LangTune itself
+    /// exported (`train --export-batches`): the chat template, the scaled embeddings, the 1 + w
+    /// norms, q/k norms, post-norms, GeGLU and the tied 262k-row head, all under PEFT's gradients.
+    ///
+    /// Measured (2026-12-03, avx2 and portable alike): loss within 6.6e-6, gradients within 3.9e-5
+    /// (layer 0), 1.3e-4 (layer 9) and 5.4e-4 (layer 17, the last): eight times SmolLM2's, growing toward
+    /// the output, while PyTorch's own float32 is within 6e-6 of float64 on every tensor. The source is
+    /// not found yet (docs/ROADMAP.md); 2e-3 keeps a wrong formula (errors of 1e-2 and more) failing.
+    func testGemma3GradientsMatchPyTorchPEFT() throws {
+        try check(backend: CPUBackend(), lossTolerance: 1e-4, gradTolerance: 2e-3,
+                  model: TestPaths.gemma3GGUF, fixture: "train/gemma3_lora_grads.json")
+    }
+
     /// `--dtype bf16`: products with bfloat16 inputs (8 significant bits, relative rounding 2^-9) and
     /// float32 accumulation, against PEFT's float32. Measured: loss within 6.4e-4, gradients within
     /// 2.9e-2 (relative L2, worst tensor); the tolerances leave about 3x.
@@ -32,9 +45,10 @@ final class PEFTGradientParityTests: XCTestCase {
         try check(backend: CPUBackend(bf16: true), lossTolerance: 2e-3, gradTolerance: 1e-1)
     }
 
-    func check(backend: CPUBackend, lossTolerance: Double, gradTolerance: Double) throws {
-        let path = try TestPaths.require(TestPaths.smolLM2GGUF).path
-        let f = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: TestPaths.fixture("train/smollm2_lora_grads.json")))
+    func check(backend: CPUBackend, lossTolerance: Double, gradTolerance: Double,
+               model modelFile: URL = TestPaths.smolLM2GGUF, fixture: String = "train/smollm2_lora_grads.json") throws {
+        let path = try TestPaths.require(modelFile).path
+        let f = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: TestPaths.fixture(fixture)))
         let files = try ModelFiles.load(path)
         let model = try LlamaModel(files: files, backend: backend)
         let targets = f.lora.targets.compactMap { LoRATarget(short: $0) }
