@@ -44,9 +44,18 @@ def tiny_llama3(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="session")
-def smollm2():
-    path = S.smollm2_gguf()
+def _model_file(path):
+    """`path`, or a skip naming it when scripts/fetch-models.sh has not fetched it."""
     if not os.path.exists(path):
         pytest.skip(f"{path} is absent (scripts/fetch-models.sh)")
     return path
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    return _model_file(S.smollm2_gguf())
+
+
+@pytest.fixture(scope="session")
+def gemma3():
+    return _model_file(S.gemma3_gguf())

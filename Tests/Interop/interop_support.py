@@ -30,6 +30,10 @@ def smollm2_gguf():
     return os.path.join(langtune_home(), "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
+def gemma3_gguf():
+    return os.path.join(langtune_home(), "models", "gemma-3-270m-q4_k_m.gguf")
+
+
 def llama3_tokenizer_json():
     return os.path.join(langtune_home(), "tokenizers", "llama3", "tokenizer.json")
 

@@ -68,6 +68,9 @@ def main():
     ap.add_argument("--b-scale", type=float, default=0.02)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--model", default=None)
+    ap.add_argument("--all-tensors", action="store_true",
+                    help="record every LoRA tensor, not the six of the committed fixtures (to localize a difference; "
+                         "point LANGTUNE_PEFT_GRADS_FIXTURE at the file for PEFTGradientParityTests)")
     a = ap.parse_args()
 
     import numpy as np
@@ -113,7 +116,9 @@ def main():
         shutil.rmtree(tmp)
 
     recs = []
-    for layer, t, m in recorded(base.config.num_hidden_layers):
+    layers = base.config.num_hidden_layers
+    chosen = ([(i, t, m) for i in range(layers) for t in targets for m in "AB"] if a.all_tensors else recorded(layers))
+    for layer, t, m in chosen:
         name = lora_init_v1.peft_name(layer, t, m)
         if name not in g32:
             raise SystemExit(f"{name}: not a LoRA tensor of this header (targets {targets})")

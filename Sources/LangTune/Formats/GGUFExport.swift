@@ -115,7 +115,7 @@ extension ModelExporter {
     /// source LangTune loads: the config keeps what it uses, not every key llama.cpp reads.
     private func copyGemma3Metadata(into w: inout GGUFWriter) throws {
         guard case .gguf(let m, let file) = files.tokenizer, let keys = try? GGUFFile(path: file).metadataKeys else {
-            throw FormatError(file: files.path, "a gemma3 GGUF export needs a GGUF source (its gemma3.* metadata)")
+            throw FormatError(file: files.path, "a gemma3 GGUF export needs a GGUF source (its gemma3.* metadata and SentencePiece vocabulary); merge to a Hugging Face folder (--format hf)")
         }
         let written = Set(w.metadataKeys)
         for key in keys where key.hasPrefix("gemma3.") && !written.contains(key) { w.set(key, m[key]!) }

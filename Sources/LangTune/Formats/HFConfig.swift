@@ -47,6 +47,44 @@ public struct HFRopeScaling: Codable, Sendable, Equatable {
     public var kind: String? { ropeType ?? type }
 }
 
+/// transformers 5's `rope_parameters`: one set for the model, or (Gemma 3) one per layer type,
+/// `{"full_attention": {…}, "sliding_attention": {…}}`.
+public enum HFRopeParameters: Codable, Sendable, Equatable {
+    case shared(HFRopeScaling)
+    case perLayerType([String: HFRopeScaling])
+
+    static let layerTypes: Set<String> = ["full_attention", "sliding_attention", "chunked_attention", "linear_attention"]
+
+    public init(from decoder: Decoder) throws {
+        struct Key: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+        let keys = try decoder.container(keyedBy: Key.self).allKeys.map(\.stringValue)
+        if !keys.isEmpty, keys.allSatisfy(Self.layerTypes.contains) {
+            self = .perLayerType(try decoder.singleValueContainer().decode([String: HFRopeScaling].self))
+        } else {
+            self = .shared(try decoder.singleValueContainer().decode(HFRopeScaling.self))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .shared(let v): try c.encode(v)
+        case .perLayerType(let v): try c.encode(v)
+        }
+    }
+
+    /// The model-wide set; nil for per-layer-type parameters.
+    public var shared: HFRopeScaling? {
+        if case .shared(let v) = self { return v }
+        return nil
+    }
+}
+
 /// A Hugging Face `config.json` of a Llama-family model, field for field.
 /// Absent fields are nil; `llamaConfig` applies transformers' defaults.
 public struct HFConfig: Codable, Sendable, Equatable {
@@ -62,7 +100,7 @@ public struct HFConfig: Codable, Sendable, Equatable {
     public var rmsNormEps: Double?
     public var ropeTheta: Double?
     public var ropeScaling: HFRopeScaling?
-    public var ropeParameters: HFRopeScaling?
+    public var ropeParameters: HFRopeParameters?
     public var maxPositionEmbeddings: Int?
     public var tieWordEmbeddings: Bool?
     public var attentionBias: Bool?
@@ -75,6 +113,21 @@ public struct HFConfig: Codable, Sendable, Equatable {
     public var slidingWindow: Int?
     /// Qwen2's switch for `sliding_window`.
     public var useSlidingWindow: Bool?
+    /// Gemma 3: `sliding_attention` or `full_attention` per layer (transformers >= 4.53).
+    public var layerTypes: [String]?
+    /// Gemma 3: every n-th layer is global (older configs; `_sliding_window_pattern` in newer ones).
+    public var slidingWindowPattern: Int?
+    public var privateSlidingWindowPattern: Int?
+    /// Gemma 3: attention scores are scaled by `query_pre_attn_scalar^-1/2`.
+    public var queryPreAttnScalar: Double?
+    /// Gemma 3 (transformers 4): RoPE base of the sliding-window layers.
+    public var ropeLocalBaseFreq: Double?
+    /// Gemma's activation (`gelu_pytorch_tanh`); Llama's `hidden_act`.
+    public var hiddenActivation: String?
+    public var hiddenAct: String?
+    public var finalLogitSoftcapping: Double?
+    public var attnLogitSoftcapping: Double?
+    public var useBidirectionalAttention: Bool?
 
     enum CodingKeys: String, CodingKey {
         case architectures, modelType = "model_type", hiddenSize = "hidden_size", intermediateSize = "intermediate_size"
@@ -85,6 +138,11 @@ public struct HFConfig: Codable, Sendable, Equatable {
         case tieWordEmbeddings = "tie_word_embeddings", attentionBias = "attention_bias"
         case bosTokenId = "bos_token_id", eosTokenId = "eos_token_id", torchDtype = "torch_dtype", dtype
         case slidingWindow = "sliding_window", useSlidingWindow = "use_sliding_window"
+        case layerTypes = "layer_types", slidingWindowPattern = "sliding_window_pattern"
+        case privateSlidingWindowPattern = "_sliding_window_pattern", queryPreAttnScalar = "query_pre_attn_scalar"
+        case ropeLocalBaseFreq = "rope_local_base_freq", hiddenActivation = "hidden_activation", hiddenAct = "hidden_act"
+        case finalLogitSoftcapping = "final_logit_softcapping", attnLogitSoftcapping = "attn_logit_softcapping"
+        case useBidirectionalAttention = "use_bidirectional_attention"
     }
 
     public init(architectures: [String]? = nil, modelType: String? = nil, hiddenSize: Int? = nil,
@@ -128,6 +186,12 @@ public struct HFConfig: Codable, Sendable, Equatable {
     /// Architectures LangTune runs, by `architectures[0]`, with their LlamaConfig name.
     public static let supportedArchitectures: [String: String] = [
         "LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral", "Qwen2ForCausalLM": "qwen2",
+        "Gemma3ForCausalLM": "gemma3",
+    ]
+
+    /// `model_type` values of the supported architectures, for configs without `architectures`.
+    static let supportedModelTypes: [String: String] = [
+        "llama": "llama", "mistral": "mistral", "qwen2": "qwen2", "gemma3_text": "gemma3",
     ]
 
     /// The model's hyper-parameters, with transformers' defaults for absent
@@ -135,21 +199,18 @@ public struct HFConfig: Codable, Sendable, Equatable {
     /// none/`default`/`llama3` are refused rather than run wrongly.
     public func llamaConfig(file: String) throws -> LlamaConfig {
         func fail(_ p: String) -> FormatError { FormatError(file: file, p) }
+        func need(_ v: Int?, _ key: String) throws -> Int { try HFConfig.need(v, key, file: file) }
         let arch: String
         if let name = architectures?.first {
             guard let a = Self.supportedArchitectures[name] else {
-                throw fail("unsupported architecture \(name) (supported: \(Self.supportedArchitectures.keys.sorted().joined(separator: ", ")))")
+                let hint = name == "Gemma3ForConditionalGeneration" ? "; LangTune runs Gemma 3's text model (Gemma3ForCausalLM, model_type gemma3_text)" : ""
+                throw fail("unsupported architecture \(name) (supported: \(Self.supportedArchitectures.keys.sorted().joined(separator: ", "))\(hint))")
             }
             arch = a
-        } else if let t = modelType, Self.supportedArchitectures.values.contains(t) {
-            arch = t
+        } else if let t = modelType, let a = Self.supportedModelTypes[t] {
+            arch = a
         } else {
             throw fail("no architectures and no supported model_type (\(modelType ?? "none"))")
-        }
-        func need(_ v: Int?, _ key: String) throws -> Int {
-            guard let v else { throw fail("missing \(key)") }
-            guard v > 0 else { throw fail("\(key) must be positive, got \(v)") }
-            return v
         }
         let hidden = try need(hiddenSize, "hidden_size")
         let heads = try need(numAttentionHeads, "num_attention_heads")
@@ -158,14 +219,16 @@ public struct HFConfig: Codable, Sendable, Equatable {
             throw fail("num_attention_heads \(heads) is not a multiple of num_key_value_heads \(kvHeads)")
         }
         let hd: Int
-        if let h = headDim {
+        if let h = headDim ?? (arch == "gemma3" ? 256 : nil) {
             hd = try need(h, "head_dim")
         } else {
             guard hidden % heads == 0 else { throw fail("hidden_size \(hidden) is not a multiple of num_attention_heads \(heads) and head_dim is absent") }
             hd = hidden / heads
         }
         guard hd % 2 == 0 else { throw fail("head_dim \(hd) must be even for RoPE") }
-        let rope = ropeParameters ?? ropeScaling
+        if arch == "gemma3" { return try gemma3Config(file: file, hidden: hidden, heads: heads, kvHeads: kvHeads, headDim: hd) }
+        if case .perLayerType = ropeParameters { throw fail("rope_parameters per layer type is only supported for Gemma 3") }
+        let rope = ropeParameters?.shared ?? ropeScaling
         var scaling: RopeScaling?
         switch rope?.kind {
         case nil, "default": scaling = nil
@@ -186,7 +249,7 @@ public struct HFConfig: Codable, Sendable, Equatable {
             numHeads: heads, numKVHeads: kvHeads, headDim: hd,
             vocabSize: try need(vocabSize, "vocab_size"),
             rmsNormEps: Float(rmsNormEps ?? 1e-6),
-            ropeTheta: ropeParameters?.ropeTheta ?? ropeTheta ?? 10000,
+            ropeTheta: ropeParameters?.shared?.ropeTheta ?? ropeTheta ?? 10000,
             ropeScaling: scaling,
             maxPositionEmbeddings: try need(maxPositionEmbeddings ?? defaultMaxPositions, "max_position_embeddings"),
             tieWordEmbeddings: tieWordEmbeddings ?? false,
@@ -218,6 +281,15 @@ extension GenerationDefaults {
         }
         return GenerationDefaults(temperature: raw.do_sample == false ? 0 : raw.temperature, topP: raw.top_p, topK: raw.top_k,
                                   repetitionPenalty: raw.repetition_penalty, eosTokenIds: raw.eos_token_id?.values ?? [])
+    }
+}
+
+extension HFConfig {
+    /// `v`, or a `FormatError` when it is absent or not positive.
+    static func need(_ v: Int?, _ key: String, file: String) throws -> Int {
+        guard let v else { throw FormatError(file: file, "missing \(key)") }
+        guard v > 0 else { throw FormatError(file: file, "\(key) must be positive, got \(v)") }
+        return v
     }
 }
 

@@ -16,6 +16,7 @@ extension LlamaConfig {
     /// `rope_scaling`, `torch_dtype`). Mistral's sliding window is not part of
     /// `LlamaConfig` (LangTune attends to the whole context), so it is written as null.
     func hfConfigJSON(torchDtype: String) -> JSONText {
+        if let g = gemma3 { return gemma3HFConfigJSON(g, torchDtype: torchDtype) }
         let (archName, modelType) = hfArchitecture
         // Shortest decimal that reads back as the same Float (1e-05, not 9.999999747378752e-06).
         let eps = Double("\(rmsNormEps)") ?? Double(rmsNormEps)
@@ -87,7 +88,6 @@ extension ModelExporter {
     /// `weight.nested_quant_map`, `weight.quant_state.bitsandbytes__nf4`) and `config.json` gets
     /// the `quantization_config` transformers needs to load them with bitsandbytes.
     public func writeHF(to dir: String, dtype: DType, quantization: FrozenQuantization? = nil) throws {
-        try files.config.requireExportable(file: files.path, as: .hf)
         guard let torchDtype = Self.torchName(dtype) else {
             throw FormatError(file: dir, "a Hugging Face export stores F32, F16 or BF16 weights, not \(dtype)")
         }
@@ -132,6 +132,11 @@ extension ModelExporter {
                     let q = NF4Tensor.quantize(try exporter.values(name), shape: shape, doubleQuant: quantization.doubleQuant,
                                                threads: threads)
                     try Self.addNF4(&st, name: name, q, dtypeName: torchDtype)
+                } else if c.gemma3 != nil, LlamaConfig.isGemmaNormWeight(name) {
+                    // transformers adds the 1 back at run time (as its GGUF loader, which subtracts it).
+                    try st.addTensor(name: name, shape: shape, dtype: dtype) {
+                        try Self.encode(try exporter.values(name).map { $0 - 1 }, as: dtype, name: name)
+                    }
                 } else {
                     try st.addTensor(name: name, shape: shape, dtype: dtype) { try Self.encode(try exporter.values(name), as: dtype, name: name) }
                 }

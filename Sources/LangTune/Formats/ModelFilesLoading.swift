@@ -11,7 +11,8 @@ extension ModelFiles {
     /// Loads a model: a `.gguf` file, or a folder with `config.json`,
     /// `model.safetensors` or `model.safetensors.index.json`, `tokenizer.json`,
     /// and optionally `tokenizer_config.json`, `chat_template.jinja` and
-    /// `generation_config.json`.
+    /// `generation_config.json`. Without a chat template, a family LangTune knows (Gemma 3) gets its
+    /// published one (`BuiltInChatTemplates`).
     ///
     /// Checks that every tensor the config requires is present with the
     /// expected shape; extra tensors (e.g. `rotary_emb.inv_freq`) are ignored.
@@ -32,7 +33,8 @@ extension ModelFiles {
     }
 
     /// Loads a GGUF file: names mapped to HF, q/k rows un-permuted for `llama`. Gemma 3's norm
-    /// weights stay as stored (`1 + w`: llama.cpp's converter added the 1). A file without a chat
+    /// weights stay as stored (`1 + w`: llama.cpp's converter added the 1; a Hugging Face folder's
+    /// get it added at load). A file without a chat
     /// template gets its family's published one when LangTune knows it (`BuiltInChatTemplates`).
     public static func loadGGUF(_ path: String) throws -> ModelFiles {
         let gguf = try GGUFFile(path: path)
@@ -83,8 +85,19 @@ extension ModelFiles {
             throw FormatError(file: folder, "no model.safetensors or model.safetensors.index.json in this folder")
         }
         let checkpoint = try SafetensorsCheckpoint(path: weightsPath)
-        let (nf4, tensors) = try BitsAndBytesNF4.extract(checkpoint.tensors) { checkpoint.fileOfTensor[$0] ?? weightsPath }
+        let (nf4, loaded) = try BitsAndBytesNF4.extract(checkpoint.tensors) { checkpoint.fileOfTensor[$0] ?? weightsPath }
+        var tensors = loaded
         try validateTensors(tensors, config: config, nf4: nf4) { checkpoint.fileOfTensor[$0] ?? weightsPath }
+        if config.gemma3 != nil {
+            // transformers' Gemma norms multiply by 1 + w; LangTune holds the multiplier, as a GGUF does.
+            for (name, t) in tensors where LlamaConfig.isGemmaNormWeight(name) && nf4[name] == nil {
+                let values: [Float]
+                do { values = try dequantize(t) } catch let e as FormatError {
+                    throw FormatError(file: checkpoint.fileOfTensor[name] ?? weightsPath, "tensor \"\(name)\": \(e.problem)")
+                }
+                tensors[name] = .float32(name: name, shape: t.shape, values: values.map { $0 + 1 })
+            }
+        }
 
         guard exists("tokenizer.json") else { throw FormatError(file: folder, "no tokenizer.json in this folder") }
         let tokenizerJSON = try readFile(file("tokenizer.json"))
@@ -98,6 +111,8 @@ extension ModelFiles {
         if template == nil, exists("chat_template.json") {
             template = try chatTemplate(inConfigJSON: readFile(file("chat_template.json")), file: file("chat_template.json"))
         }
+        // A folder saved from a template-less GGUF (transformers' Gemma 3) gets its family's published one, as the GGUF does.
+        if template == nil { template = BuiltInChatTemplates.template(forArchitecture: config.architecture) }
         let generation = exists("generation_config.json") ? try GenerationDefaults.load(file("generation_config.json")) : nil
         return ModelFiles(path: folder, format: .safetensors, config: config, tensors: tensors,
                           tokenizer: .huggingFace(tokenizerJSON: tokenizerJSON, tokenizerConfigJSON: tokenizerConfig,

@@ -51,6 +51,11 @@ public enum TokenizerExport {
                                         chatTemplate: String?, modelMaxLength: Int?) throws
         -> (tokenizerJSON: [UInt8], tokenizerConfigJSON: [UInt8]) {
         let parts = try GGUFTokenizerLoader(file: file, metadata: metadata).load()
+        if parts.sentencePiece != nil {
+            return try sentencePieceHuggingFaceFiles(parts: parts, core: try parts.build(), file: file,
+                                                     architecture: metadata["general.architecture"]?.string ?? "",
+                                                     chatTemplate: chatTemplate, modelMaxLength: modelMaxLength)
+        }
         let pre = metadata["tokenizer.ggml.pre"]?.string ?? ""
         guard let preJSON = preTokenizerJSON(pre: pre) else {
             throw FormatError(file: file, "tokenizer.ggml.pre \(pre.debugDescription) has no tokenizer.json equivalent")

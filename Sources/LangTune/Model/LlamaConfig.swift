@@ -54,16 +54,6 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
             throw FormatError(file: file, "\(action) is not supported for \(architecture) models with final logit soft-capping")
         }
     }
-
-    /// Throws unless LangTune can export this architecture, merged or not, as `format`: Gemma 3
-    /// only as GGUF (a Hugging Face folder would need its `1 + w` norms turned back into `w`, and
-    /// LangTune does not load such folders yet).
-    public func requireExportable(file: String, as format: ExportFormat) throws {
-        if gemma3 != nil && format == .hf {
-            throw FormatError(file: file, "a Hugging Face export is not supported for \(architecture) models yet; "
-                              + "merge to GGUF (--format gguf)")
-        }
-    }
 }
 
 /// RoPE frequency scaling. Only `llama3` changes the frequencies today;

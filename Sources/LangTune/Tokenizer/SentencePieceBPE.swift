@@ -8,13 +8,19 @@
 /// score otherwise. Among pairs that make the same entry, the one with the longer left piece
 /// ranks first (transformers' `generate_merges` order), then the leftmost.
 ///
+/// A `tokenizer.json` BPE with `byte_fallback` (Gemma's form) instead ranks each pair of ids
+/// by its line in `merges` (`pairMerges`), leftmost first among equal pairs, as `tokenizers` does.
+///
 /// The vocabulary is keyed by the bytes of its `▁`-spelled pieces, never by `String`
 /// equality, so canonically equivalent spellings stay distinct.
 struct SentencePieceBPE: Sendable {
     /// `▁`-spelled piece bytes → id.
     let vocab: ByteStringTable
     /// Merge rank of each id as a merged entry (lower merges first); `Int32.max`: never a merge result.
+    /// Unused when `pairMerges` is set.
     let rank: [Int32]
+    /// (left id, right id) → (rank, merged id), from a `tokenizer.json`'s merges; nil: ranks by merged entry.
+    let pairMerges: MergeTable?
     /// The `<0xXX>` token of each byte, or -1 (then the unknown token stands for it).
     let byteIds: [Int32]
     let unknownId: Int32
@@ -123,13 +129,27 @@ struct SentencePieceBPE: Sendable {
     @inline(__always)
     private func push(_ left: Int32, _ text: UnsafePointer<UInt8>, _ s: inout Scratch) {
         let l = Int(left), r = Int(s.next[l])
-        guard r >= 0, !s.frozen[l], !s.frozen[r] else { return }
+        guard r >= 0 else { return }
+        if let pairMerges {
+            // As `tokenizers`: any two ids merge when their pair is listed, byte-fallback ids included.
+            let v = pairMerges.get(s.id[l], s.id[r])
+            guard v != UInt64.max else { return }
+            append(Candidate(rank: Int32(truncatingIfNeeded: v >> 32), negLeftScalars: 0, left: left,
+                             rightEnd: s.end[r], merged: Int32(truncatingIfNeeded: v)), &s)
+            return
+        }
+        guard !s.frozen[l], !s.frozen[r] else { return }
         let a = Int(s.start[l]), e = Int(s.end[r])
         let merged = vocab.get(text + a, e - a)
         guard merged >= 0, rank[Int(merged)] != Int32.max else { return }
         var scalars: Int32 = 0
         for i in a..<Int(s.end[l]) where text[i] & 0xC0 != 0x80 { scalars += 1 }
-        s.heap.append(Candidate(rank: rank[Int(merged)], negLeftScalars: -scalars, left: left, rightEnd: Int32(e), merged: merged))
+        append(Candidate(rank: rank[Int(merged)], negLeftScalars: -scalars, left: left, rightEnd: Int32(e), merged: merged), &s)
+    }
+
+    @inline(__always)
+    private func append(_ c: Candidate, _ s: inout Scratch) {
+        s.heap.append(c)
         var i = s.heap.count - 1
         while i > 0 {
             let parent = (i - 1) / 2

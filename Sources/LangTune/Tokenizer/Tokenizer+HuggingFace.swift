@@ -1,7 +1,8 @@
 import Foundation
 
 extension Tokenizer {
-    /// Loads a Hugging Face `tokenizer.json` (byte-level BPE) and, if given, `tokenizer_config.json`
+    /// Loads a Hugging Face `tokenizer.json` (byte-level BPE, or Gemma's SentencePiece-style BPE with
+    /// `byte_fallback`) and, if given, `tokenizer_config.json`
     /// (BOS/EOS token strings, `add_bos_token`). `file` names the source in errors.
     ///
     /// BOS/EOS added by `encode(addSpecialTokens: true)` come from the post-processor's
@@ -16,7 +17,7 @@ extension Tokenizer {
 struct HuggingFaceTokenizerLoader {
     let file: String
 
-    private func fail(_ problem: String) -> FormatError { FormatError(file: file, problem) }
+    func fail(_ problem: String) -> FormatError { FormatError(file: file, problem) }
 
     private func parse(_ data: Data, _ name: String) throws -> JSONValue {
         do {
@@ -26,7 +27,7 @@ struct HuggingFaceTokenizerLoader {
         }
     }
 
-    private func type(_ v: JSONValue) -> String { v["type"]?.string ?? "(no type)" }
+    func type(_ v: JSONValue) -> String { v["type"]?.string ?? "(no type)" }
 
     func load(_ json: Data, _ configJSON: Data?) throws -> TokenizerParts {
         let root = try parse(json, "tokenizer.json")
@@ -41,7 +42,7 @@ struct HuggingFaceTokenizerLoader {
         if let dropout = model["dropout"], !dropout.isNull, dropout.number != 0 {
             throw fail("BPE dropout is not supported")
         }
-        if model["byte_fallback"]?.bool == true { throw fail("byte_fallback BPE is not supported") }
+        let byteFallback = model["byte_fallback"]?.bool == true
         for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
             if let v = model[key], let s = v.string, !s.isEmpty { throw fail("BPE \(key) is not supported") }
         }
@@ -55,18 +56,25 @@ struct HuggingFaceTokenizerLoader {
             parts.vocab.append((key, id))
         }
         guard let merges = model["merges"]?.array else { throw fail("model.merges is missing") }
-        parts.merges.reserveCapacity(merges.count)
+        var mergeList: [(String, String)] = []
+        mergeList.reserveCapacity(merges.count)
         for (i, merge) in merges.enumerated() {
             if let s = merge.string {
                 guard let space = s.utf8.firstIndex(of: 0x20) else { throw fail("merge \(i) \(s.debugDescription) has no space") }
                 let a = String(s[..<space])
                 let b = String(s[s.utf8.index(after: space)...])
-                parts.merges.append((a, b))
+                mergeList.append((a, b))
             } else if let pair = merge.array, pair.count == 2, let a = pair[0].string, let b = pair[1].string {
-                parts.merges.append((a, b))
+                mergeList.append((a, b))
             } else {
                 throw fail("merge \(i) is neither \"a b\" nor [a, b]")
             }
+        }
+        if byteFallback {
+            guard !parts.ignoreMerges else { throw fail("ignore_merges with byte_fallback BPE is not supported") }
+            parts.sentencePiece = try sentencePieceParts(vocab: parts.vocab, merges: mergeList, unknownToken: parts.unknownToken)
+        } else {
+            parts.merges = mergeList
         }
 
         // Added tokens
@@ -84,11 +92,15 @@ struct HuggingFaceTokenizerLoader {
                 normalized: entry["normalized"]?.bool ?? !special))
         }
 
-        if let normalizer = root["normalizer"], !normalizer.isNull {
-            throw fail("normalizer \(type(normalizer)) is not supported (byte-level BPE tokenizers have none)")
+        if byteFallback {
+            try checkSentencePieceText(root)
+        } else {
+            if let normalizer = root["normalizer"], !normalizer.isNull {
+                throw fail("normalizer \(type(normalizer)) is not supported (byte-level BPE tokenizers have none)")
+            }
+            parts.preTokenizer = try preTokenizer(root["pre_tokenizer"] ?? .null)
+            try checkDecoder(root["decoder"] ?? .null)
         }
-        parts.preTokenizer = try preTokenizer(root["pre_tokenizer"] ?? .null)
-        try checkDecoder(root["decoder"] ?? .null)
         let hasTemplate = try postProcessor(root["post_processor"] ?? .null, into: &parts)
 
         // tokenizer_config.json

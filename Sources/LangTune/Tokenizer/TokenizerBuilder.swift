@@ -103,7 +103,9 @@ struct TokenizerParts {
         }
         let byteIds: [Int32] = (0..<256).map { table.get([UInt8($0)]) }
         var unknownId: Int32 = -1
-        if let unk = unknownToken {
+        if let spm = sentencePiece {
+            unknownId = spm.unknownId  // looked up by its loader, in the SentencePiece vocabulary
+        } else if let unk = unknownToken {
             unknownId = lookup(unk)
             if unknownId < 0, let a = added.first(where: { $0.content == Array(unk.utf8) }) { unknownId = a.id }
             guard unknownId >= 0 else { throw FormatError(file: file, "unk_token \(unk.debugDescription) is not in the vocabulary") }
@@ -116,8 +118,13 @@ struct TokenizerParts {
         for (index, token) in added.enumerated() {
             let id = Int(token.id)
             // The byte-level decoder maps a token's characters back to bytes when all of them
-            // are in its alphabet, and otherwise keeps the token's own UTF-8.
-            addedText.append(ByteLevelAlphabet.bytes(of: String(decoding: token.content, as: UTF8.self)) ?? token.content)
+            // are in its alphabet, and otherwise keeps the token's own UTF-8; a SentencePiece
+            // decoder only spells `▁` as a space.
+            if sentencePiece != nil {
+                addedText.append(GGUFTokenizerLoader.replacingMetaSpace(token.content))
+            } else {
+                addedText.append(ByteLevelAlphabet.bytes(of: String(decoding: token.content, as: UTF8.self)) ?? token.content)
+            }
             addedForId[id] = Int32(index)
             special[id] = token.special
             addedByContent.set(token.content, token.id)
@@ -179,8 +186,8 @@ struct TokenizerParts {
             var pieces = ByteStringTable(capacity: spm.pieces.count)
             // Later duplicates win, as in a Python dict built from the token list.
             for (id, piece) in spm.pieces.enumerated() where !piece.isEmpty { pieces.set(piece, Int32(id)) }
-            spmModel = SentencePieceBPE(vocab: pieces, rank: spm.rank, byteIds: spm.byteIds, unknownId: spm.unknownId,
-                                        addSpacePrefix: spm.addSpacePrefix)
+            spmModel = SentencePieceBPE(vocab: pieces, rank: spm.rank, pairMerges: spm.pairMerges, byteIds: spm.byteIds,
+                                        unknownId: spm.unknownId, addSpacePrefix: spm.addSpacePrefix)
         }
         let raw = added.filter { !$0.normalized }
         let normalized = added.filter { $0.normalized }
@@ -203,7 +210,10 @@ struct SentencePieceParts {
     var pieces: [[UInt8]]
     /// The bytes the id decodes to (`▁` as a space, `<0xXX>` as its byte).
     var decoded: [[UInt8]]
+    /// Merge rank per merged entry (GGUF vocabularies); empty when `pairMerges` ranks instead.
     var rank: [Int32]
+    /// Ranks per pair of ids, from a `tokenizer.json`'s merges.
+    var pairMerges: MergeTable? = nil
     var byteIds: [Int32]
     var unknownId: Int32
     var addSpacePrefix: Bool

@@ -2,10 +2,10 @@ import Foundation
 import XCTest
 @testable import LangTune
 
-/// An adapter merged into the real Gemma 3 GGUF and written as GGUF loads back as a model with the
-/// adapted model's logits; a Hugging Face export is refused.
+/// An adapter merged into the real Gemma 3 GGUF and written as GGUF, or as a Hugging Face folder,
+/// loads back as a model with the adapted model's logits.
 final class Gemma3MergeTests: XCTestCase {
-    func testMergedGGUFGivesTheAdaptedLogits() throws {
+    func testMergedGGUFAndHFFolderGiveTheAdaptedLogits() throws {
         let files = try ModelFiles.load(TestPaths.require(TestPaths.gemma3GGUF).path)
         let adapter = try LoRAAdapter(config: LoRAConfig(rank: 4, alpha: 8), model: files.config, seed: 5)
         var rng = SplitMix64(seed: 6)
@@ -32,9 +32,34 @@ final class Gemma3MergeTests: XCTestCase {
         XCTAssertLessThan(worst(adapted, fromFile), 1e-3)
         XCTAssertGreaterThan(worst(adapted, base), 1e-2, "the adapter changes the logits")
 
-        XCTAssertThrowsError(try ModelExporter(files: files, adapter: adapter).writeHF(to: out.path + ".hf", dtype: .f32)) { error in
-            XCTAssertEqual((error as? FormatError)?.problem,
-                           "a Hugging Face export is not supported for gemma3 models yet; merge to GGUF (--format gguf)")
+
+        // The same merge as a Hugging Face folder: w = multiplier - 1 on the norms, the tokenizer as
+        // transformers builds it from the GGUF; it loads back to the same config and logits.
+        let folder = out.path + ".hf"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try ModelExporter(files: files, adapter: adapter, threads: Threads(2)).writeHF(to: folder, dtype: .f32)
+        let hf = try ModelFiles.load(folder)
+        XCTAssertEqual(hf.config, files.config)
+        let hfLogits = try LlamaModel(files: hf, backend: CPUBackend(threads: Threads(2)))
+            .forward(tokens, cache: KVCache(config: hf.config), logits: .all)
+        XCTAssertLessThan(worst(adapted, hfLogits), 1e-4)
+        let stored = try SafetensorsCheckpoint(path: folder + "/model.safetensors")
+        let norm = try dequantize(try XCTUnwrap(stored.tensors["model.layers.0.input_layernorm.weight"]))
+        let multiplier = try dequantize(try XCTUnwrap(files.tensors["model.layers.0.input_layernorm.weight"]))
+        XCTAssertEqual(norm.prefix(4).map { $0 + 1 }, multiplier.prefix(4).map { $0 })
+        XCTAssertNil(stored.tensors["lm_head.weight"], "tied embeddings are stored once")
+        let template = try String(contentsOfFile: folder + "/tokenizer_config.json", encoding: .utf8)
+        XCTAssertTrue(template.contains("<start_of_turn>"), "the chat template travels in tokenizer_config.json")
+
+        // A config.json that lists only <eos> (as transformers saves Gemma 3 from its GGUF) still stops at <end_of_turn>.
+        for name in ["config.json", "generation_config.json"] {
+            let path = folder + "/" + name
+            var o = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+            o["eos_token_id"] = 1
+            try JSONSerialization.data(withJSONObject: o).write(to: URL(fileURLWithPath: path))
         }
+        let lm = try LanguageModel(folder)
+        XCTAssertEqual(lm.files.config.eosTokenIds, [1])
+        XCTAssertEqual(lm.stopTokenIds, [1, 106])
     }
 }

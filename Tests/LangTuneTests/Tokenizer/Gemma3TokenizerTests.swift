@@ -39,4 +39,31 @@ final class Gemma3TokenizerTests: XCTestCase {
         XCTAssertEqual(t.decode([2, 9259, 1902, 106], skipSpecialTokens: true), "Hello world")
         XCTAssertEqual(t.tokenBytes(138), Array("  ".utf8))
     }
+
+    /// The tokenizer.json LangTune writes for the GGUF vocabulary (as transformers builds it: merges from
+    /// `generate_merges`, byte fallback) read back by LangTune's tokenizer.json loader: the same ids on
+    /// every fixture row. transformers' own reading of it is checked in Tests/Interop.
+    func testHuggingFaceExportTokenizesAlike() throws {
+        let url = try TestPaths.require(TestPaths.gemma3GGUF)
+        let metadata = try TokenizerTestGGUF.readMetadata(url)
+        let (json, config) = try TokenizerExport.huggingFaceFiles(ggufMetadata: metadata, file: url.lastPathComponent,
+                                                                  chatTemplate: "{{ x }}", modelMaxLength: 32768)
+        let exported = try Tokenizer(tokenizerJSON: Data(json), tokenizerConfigJSON: Data(config), file: "tokenizer.json")
+        let checked = try TokenizerFixtures.check(exported, fixture: "gemma3_ids.jsonl", extra: try extraCases())
+        XCTAssertGreaterThanOrEqual(checked, 148 + 34)
+        let original = try Self.shared.get()
+        XCTAssertEqual(exported.vocabSize, original.vocabSize)
+        for id in [0, 1, 2, 3, 105, 106, 107, 108, 138, 168, 236_761, 255_999, 262_143] {
+            XCTAssertEqual(exported.tokenBytes(id), original.tokenBytes(id), "token \(id)")
+            XCTAssertEqual(exported.isSpecial(id), original.isSpecial(id), "token \(id)")
+        }
+        XCTAssertEqual([exported.bosTokenId, exported.eosTokenId], [2, 1])
+        XCTAssertEqual(exported.specialPrefixIds, [2])
+
+        // transformers' count for this vocabulary (Tests/Interop compares the lists themselves).
+        let root = try MiniJSONParser.parse(Data(json))
+        XCTAssertEqual(root["model"]?["merges"]?.array?.count, 514_906)
+        XCTAssertEqual(root["added_tokens"]?.array?.count, 6384)
+        XCTAssertEqual(root["model"]?["unk_token"]?.string, "<unk>")
+    }
 }

@@ -92,7 +92,7 @@ final class TokenizerLoadingTests: XCTestCase {
             json["model"] = model
         }
         XCTAssertEqual(message { try Tokenizer(tokenizerJSON: fallback, tokenizerConfigJSON: nil, file: "t.json") },
-                       "t.json: byte_fallback BPE is not supported")
+                       #"t.json: normalizer null is not supported (supported with byte_fallback BPE: Gemma's normalizer Replace " " → "▁", decoder Replace/ByteFallback/Fuse)"#)
         XCTAssertEqual(message { try Tokenizer(tokenizerJSON: Data("{\"model\": [1,".utf8), tokenizerConfigJSON: nil, file: "t.json") },
                        "t.json: tokenizer.json is not valid JSON: unexpected end of input at byte 13")
         let deep = Data((String(repeating: "[", count: 100_000)).utf8)

@@ -1,0 +1,127 @@
+import Foundation
+
+/// `tokenizer.json` for a Gemma GGUF vocabulary, as transformers builds it from the file
+/// (`integrations/gguf/gguf_tokenizer_mapping.py`, `gemma_tokenizer`), so that transformers and
+/// `tokenizers` give the ids LangTune and llama.cpp give.
+extension TokenizerExport {
+    /// tokenizer.json and tokenizer_config.json for a SentencePiece-style GGUF vocabulary. Only Gemma's
+    /// (`tokenizer.ggml.add_space_prefix` false) has an equivalent LangTune also reads back; Llama 2 and
+    /// Mistral vocabularies put `▁` before every segment in `tokenizers` and are refused.
+    static func sentencePieceHuggingFaceFiles(parts: TokenizerParts, core: TokenizerCore, file: String,
+                                              architecture: String, chatTemplate: String?,
+                                              modelMaxLength: Int?) throws -> (tokenizerJSON: [UInt8], tokenizerConfigJSON: [UInt8]) {
+        guard let spm = parts.sentencePiece, architecture.hasPrefix("gemma"), !spm.addSpacePrefix else {
+            throw FormatError(file: file, "a tokenizer.json can be written for Gemma's SentencePiece vocabulary only, not for \(architecture.isEmpty ? "this" : architecture)'s; merge to GGUF (--format gguf)")
+        }
+        let pieces = spm.pieces
+        // The vocabulary as a Python dict of the respelled tokens: a repeated spelling keeps its last id.
+        var table = ByteStringTable(capacity: max(pieces.count, 1))
+        for (id, piece) in pieces.enumerated() { table.set(piece, Int32(id)) }
+        var vocab: [(String, JSONText)] = []
+        vocab.reserveCapacity(pieces.count)
+        for (id, piece) in pieces.enumerated() where table.get(piece) == Int32(id) {
+            vocab.append((String(decoding: piece, as: UTF8.self), .int(id)))
+        }
+        let merges = gemmaMerges(pieces: pieces, table: table).map { id, right in
+            JSONText.array([.string(String(decoding: pieces[id].prefix(right.lowerBound), as: UTF8.self)),
+                            .string(String(decoding: pieces[id][right], as: UTF8.self))])
+        }
+
+        // Added tokens: control as special, user-defined as plain (`add_gguf_special_tokens`), and the
+        // special tokens GemmaTokenizer registers itself, all matched in the raw text.
+        var added: [Int32: AddedTokenSpec] = [:]
+        for a in parts.added { added[a.id] = AddedTokenSpec(id: a.id, content: a.content, special: a.special) }
+        let unknownId = spm.unknownId >= 0 ? Int(spm.unknownId) : nil
+        for id in [core.bosTokenId, core.eosTokenId, core.padTokenId, unknownId].compactMap({ $0 }) where id < parts.vocab.count {
+            added[Int32(id)] = AddedTokenSpec(id: Int32(id), content: Array(parts.vocab[id].text.utf8), special: true)
+        }
+        let addedList = added.values.sorted { $0.id < $1.id }
+        func entry(_ t: AddedTokenSpec, withId: Bool) -> JSONText {
+            var m: [(String, JSONText)] = []
+            if withId { m.append(("id", .int(Int(t.id)))) }
+            m += [("content", .string(String(decoding: t.content, as: UTF8.self))), ("single_word", .bool(false)),
+                  ("lstrip", .bool(false)), ("rstrip", .bool(false)), ("normalized", .bool(false)), ("special", .bool(t.special))]
+            return .object(m)
+        }
+        func text(_ id: Int?) -> String? { id.flatMap { $0 < parts.vocab.count ? parts.vocab[$0].text : nil } }
+
+        func replace(_ from: String, _ to: String) -> JSONText {
+            .object([("type", .string("Replace")), ("pattern", .object([("String", .string(from))])), ("content", .string(to))])
+        }
+        var postProcessor: JSONText = .null
+        if !core.prefixIds.isEmpty || !core.suffixIds.isEmpty {
+            var specials: [(String, JSONText)] = []
+            func piece(_ id: Int, _ typeId: Int) throws -> JSONText {
+                guard let t = text(id) else { throw FormatError(file: file, "token id \(id) added around the text has no text") }
+                if !specials.contains(where: { $0.0 == t }) {
+                    specials.append((t, .object([("id", .string(t)), ("ids", .array([.int(id)])), ("tokens", .array([.string(t)]))])))
+                }
+                return .object([("SpecialToken", .object([("id", .string(t)), ("type_id", .int(typeId))]))])
+            }
+            func sequence(_ name: String, _ typeId: Int) -> JSONText {
+                .object([("Sequence", .object([("id", .string(name)), ("type_id", .int(typeId))]))])
+            }
+            let single = try core.prefixIds.map { try piece($0, 0) } + [sequence("A", 0)] + core.suffixIds.map { try piece($0, 0) }
+            let pair = single + (try core.prefixIds.map { try piece($0, 1) }) + [sequence("B", 1)]
+                + (try core.suffixIds.map { try piece($0, 1) })
+            postProcessor = .object([("type", .string("TemplateProcessing")), ("single", .array(single)),
+                                     ("pair", .array(pair)), ("special_tokens", .object(specials))])
+        }
+        let unknown = text(unknownId)
+        let tokenizer: JSONText = .object([
+            ("version", .string("1.0")),
+            ("truncation", .null),
+            ("padding", .null),
+            ("added_tokens", .array(addedList.map { entry($0, withId: true) })),
+            ("normalizer", replace(" ", "▁")),
+            ("pre_tokenizer", .object([("type", .string("Split")), ("pattern", .object([("String", .string(" "))])),
+                                       ("behavior", .string("MergedWithPrevious")), ("invert", .bool(false))])),
+            ("post_processor", postProcessor),
+            ("decoder", .object([("type", .string("Sequence")), ("decoders", .array([
+                replace("▁", " "), .object([("type", .string("ByteFallback"))]), .object([("type", .string("Fuse"))])]))])),
+            ("model", .object([
+                ("type", .string("BPE")), ("dropout", .null), ("unk_token", unknown.map { .string($0) } ?? .null),
+                ("continuing_subword_prefix", .null), ("end_of_word_suffix", .null),
+                ("fuse_unk", .bool(true)), ("byte_fallback", .bool(true)), ("ignore_merges", .bool(false)),
+                ("vocab", .object(vocab)), ("merges", .array(merges)),
+            ])),
+        ])
+
+        var config: [(String, JSONText)] = [
+            ("add_bos_token", .bool(core.bosTokenId.map { core.prefixIds == [$0] } ?? false)),
+            ("add_eos_token", .bool(core.eosTokenId.map { core.suffixIds == [$0] } ?? false)),
+            ("added_tokens_decoder", .object(addedList.map { (String($0.id), entry($0, withId: false)) })),
+        ]
+        if let t = text(core.bosTokenId) { config.append(("bos_token", .string(t))) }
+        if let template = chatTemplate { config.append(("chat_template", .string(template))) }
+        config.append(("clean_up_tokenization_spaces", .bool(false)))
+        if let t = text(core.eosTokenId) { config.append(("eos_token", .string(t))) }
+        config.append(("extra_special_tokens", .object([])))
+        if let n = modelMaxLength { config.append(("model_max_length", .int(n))) }
+        if let t = text(core.padTokenId) { config.append(("pad_token", .string(t))) }
+        config.append(("tokenizer_class", .string("PreTrainedTokenizerFast")))
+        if let unknown { config.append(("unk_token", .string(unknown))) }
+        return (tokenizer.serialized(), JSONText.object(config).serialized())
+    }
+
+    /// transformers' `generate_merges` with the negated token index as the score: every split of every
+    /// token into two vocabulary entries, ordered by the merged token's (last) index, then by the left
+    /// piece's length in scalars, longest first. Returns (merged id, byte range of the right piece).
+    static func gemmaMerges(pieces: [[UInt8]], table: ByteStringTable) -> [(Int, Range<Int>)] {
+        var out: [(Int, Range<Int>)] = []
+        out.reserveCapacity(pieces.count * 2)
+        for (id, piece) in pieces.enumerated() where table.get(piece) == Int32(id) && piece.count > 1 {
+            piece.withUnsafeBufferPointer { p in
+                let base = p.baseAddress!
+                var cut = p.count - 1
+                while cut > 0 {
+                    if p[cut] & 0xC0 != 0x80, table.get(base, cut) >= 0, table.get(base + cut, p.count - cut) >= 0 {
+                        out.append((id, cut..<p.count))
+                    }
+                    cut -= 1
+                }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,141 @@
+"""Gemma 3 in Hugging Face form, both ways, against transformers on the real 270M file:
+transformers loads the folder `langtune merge --format hf` writes (tokenizer.json component by
+component equal to the one transformers builds from the GGUF, same ids, same logits), and LangTune
+loads the folder transformers saves from that GGUF (same ids, same logits)."""
+import json
+import os
+
+import pytest
+
+import interop_support as S
+
+if S.skip_reason():
+    pytest.skip(S.skip_reason(), allow_module_level=True)
+
+import torch  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
+
+TEXTS = [
+    "The quick brown fox jumps over the lazy dog. 12345 + 678 = ",
+    "Türkiye'nin başkenti neresidir? İSTANBUL mu, Ankara mı?",
+    "<start_of_turn>user\n中国的首都是哪里？<end_of_turn>\n<start_of_turn>model\n",
+    "  leading spaces\tand\ttabs\n\n\nnew lines   and    runs",
+    "emoji 🤗🎉, ‘quotes’, <table><tr><td>x</td></tr></table> and ½ ² ﬁ",
+    "x" * 40 + " 3.14159 e\u0301 é",
+]
+# float32 on both sides, different kernels and summation orders: 1e-3 of the largest logit.
+TOL = 1e-3
+
+
+@pytest.fixture(scope="session")
+def gemma3_reference(gemma3, tmp_path_factory):
+    """transformers' own Hugging Face folder of the GGUF: its GGUF tokenizer and dequantized float32
+    weights, saved with save_pretrained (the GGUF-quantized model itself is not serializable)."""
+    d, f = os.path.split(gemma3)
+    out = str(tmp_path_factory.mktemp("gemma3") / "transformers-hf")
+    tok = AutoTokenizer.from_pretrained(d, gguf_file=f)
+    tok.save_pretrained(out)
+    loaded = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32)
+    config = loaded.config
+    config.quantization_config = None
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict())
+    model.save_pretrained(out)
+    del loaded
+    return out, tok, model.eval()
+
+
+@torch.no_grad()
+def last_logits(model, ids):
+    return model(torch.tensor([ids])).logits[0, -1].float()
+
+
+def assert_logits_match(result, ref, label):
+    scale = float(ref.abs().max())
+    worst = max(abs(logit - float(ref[int(i)])) for i, logit in result["last_top"]) / scale
+    assert worst <= TOL, f"{label}: relative error {worst:.2e} > {TOL:.0e}"
+    assert int(result["last_top"][0][0]) == int(ref.argmax()), f"{label}: argmax differs"
+    return worst
+
+
+def test_transformers_loads_langtune_gemma3_folder(gemma3, gemma3_reference, tmp_path):
+    ref_dir, ref_tok, _ = gemma3_reference
+    adapter = str(tmp_path / "adapter")
+    S.langtune("adapter-init", "--model", gemma3, "--output", adapter, "--rank", 2,
+               "--targets", "q_proj,o_proj,up_proj", "--seed", 3, "--random-b")
+    merged = str(tmp_path / "merged")
+    S.langtune("merge", "--model", gemma3, "--adapter", adapter, "--output", merged, "--format", "hf")
+
+    # tokenizer.json: every component equal to what transformers builds from the GGUF.
+    ours = json.load(open(os.path.join(merged, "tokenizer.json"), encoding="utf-8"))
+    ref = json.load(open(os.path.join(ref_dir, "tokenizer.json"), encoding="utf-8"))
+    for key in ["normalizer", "pre_tokenizer", "post_processor", "decoder", "added_tokens"]:
+        assert ours[key] == ref[key], key
+    for key in ["type", "unk_token", "fuse_unk", "byte_fallback", "ignore_merges", "continuing_subword_prefix"]:
+        assert ours["model"][key] == ref["model"][key], key
+    assert ours["model"]["vocab"] == ref["model"]["vocab"]
+    assert len(ours["model"]["merges"]) == len(ref["model"]["merges"]) == 514906
+    assert ours["model"]["merges"] == ref["model"]["merges"]
+
+    tok = AutoTokenizer.from_pretrained(merged)
+    assert (tok.bos_token, tok.eos_token, tok.pad_token, tok.unk_token) == ("<bos>", "<eos>", "<pad>", "<unk>")
+    for text in TEXTS:
+        ids = tok(text)["input_ids"]
+        assert ids == ref_tok(text)["input_ids"], text
+        assert ids == S.tokenize(merged, text), text
+        assert ids == S.tokenize(gemma3, text), text
+        assert tok.decode(ids, skip_special_tokens=True) == ref_tok.decode(ids, skip_special_tokens=True), text
+    # The GGUF has no template; the folder carries Gemma's published one (LangTune's built-in).
+    chat = [{"role": "user", "content": "Türkiye'nin başkenti neresidir?"}]
+    assert tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True) == \
+        "<bos><start_of_turn>user\nTürkiye'nin başkenti neresidir?<end_of_turn>\n<start_of_turn>model\n"
+
+    model = AutoModelForCausalLM.from_pretrained(merged, dtype=torch.float32).eval()
+    assert type(model).__name__ == "Gemma3ForCausalLM"
+    assert model.config.layer_types == gemma3_reference[2].config.layer_types
+    errors = []
+    for text in TEXTS[:3]:
+        got = S.score(merged, text)
+        errors.append(assert_logits_match(got, last_logits(model, got["ids"]), f"merged hf: {text!r}"))
+        direct = S.score(gemma3, text, adapter=adapter)
+        assert direct["ids"] == got["ids"]
+        errors.append(assert_logits_match(direct, last_logits(model, got["ids"]), f"gguf + adapter: {text!r}"))
+    print(f"gemma3 merged hf: max relative error {max(errors):.2e}")
+
+
+def test_langtune_loads_transformers_gemma3_folder(gemma3, gemma3_reference):
+    ref_dir, ref_tok, model = gemma3_reference
+    errors = []
+    for text in TEXTS:
+        ids = ref_tok(text)["input_ids"]
+        assert S.tokenize(ref_dir, text) == ids, text
+    for text in TEXTS[:3]:
+        got = S.score(ref_dir, text)
+        errors.append(assert_logits_match(got, last_logits(model, got["ids"]), f"transformers hf: {text!r}"))
+        from_gguf = S.score(gemma3, text)
+        assert from_gguf["ids"] == got["ids"]
+        assert [i for i, _ in from_gguf["last_top"][:5]] == [i for i, _ in got["last_top"][:5]]
+    print(f"gemma3 transformers hf: max relative error {max(errors):.2e}")
+    # The folder has no chat template (the GGUF has none): it gets Gemma's, as the GGUF does, and 48
+    # greedy tokens equal those from the GGUF.
+    runs = [json.loads(S.langtune("generate", "--model", m, "--chat", "--json", "--max-tokens", 48,
+                                  "--prompt", "Say hello.")) for m in (ref_dir, gemma3)]
+    assert runs[0]["prompt_ids"] == runs[1]["prompt_ids"]
+    assert runs[0]["prompt_ids"][:3] == [2, 105, 2364]  # <bos><start_of_turn>user
+    assert runs[0]["ids"] == runs[1]["ids"], runs
+
+
+def test_unadapted_export_has_transformers_weights_bit_for_bit(gemma3, gemma3_reference, tmp_path):
+    """With a zero adapter, LangTune's export holds exactly the float32 tensors transformers makes from
+    the GGUF: the same dequantized Q4_K/Q6_K values and the norms with the 1 taken off."""
+    from safetensors.numpy import load_file
+    ref_dir = gemma3_reference[0]
+    zero = str(tmp_path / "zero")
+    S.langtune("adapter-init", "--model", gemma3, "--output", zero, "--rank", 2, "--targets", "q_proj", "--seed", 1)
+    out = str(tmp_path / "plain")
+    S.langtune("merge", "--model", gemma3, "--adapter", zero, "--output", out, "--format", "hf", "--dtype", "f32")
+    ours, ref = load_file(os.path.join(out, "model.safetensors")), load_file(os.path.join(ref_dir, "model.safetensors"))
+    assert sorted(ours) == sorted(ref)
+    differ = [k for k in ref if ours[k].dtype != ref[k].dtype or ours[k].shape != ref[k].shape
+              or ours[k].tobytes() != ref[k].tobytes()]
+    assert differ == [], f"{len(differ)} of {len(ref)} tensors differ, e.g. {differ[:3]}"
