@@ -3,8 +3,8 @@ import XCTest
 @testable import LangTune
 
 /// `langtune` on the real Gemma 3 GGUF: inspect, greedy chat generation equal to transformers'
-/// (the parity fixture's first case), training with adapters generation loads, and the clear
-/// refusal of what is not supported yet (a Hugging Face export).
+/// (the parity fixture's first case), training with adapters generation loads, merging them into a
+/// Hugging Face folder, and the clear refusal of what is not supported yet (that folder back to GGUF).
 final class Gemma3CLITests: XCTestCase {
     func testInspectAndGreedyChatAnswer() throws {
         let model = try TestPaths.require(TestPaths.gemma3GGUF).path
@@ -30,8 +30,8 @@ final class Gemma3CLITests: XCTestCase {
     }
 
     /// `train` on Gemma 3 (LoRA over float32 copies, and QLoRA over the file's own K-quant blocks)
-    /// writes adapters that `generate --adapter` loads; merging into a Hugging Face folder is refused.
-    func testTrainWritesAdaptersGenerateLoadsAndHFMergeRefuses() throws {
+    /// writes adapters that `generate --adapter` loads and `merge` folds into a Hugging Face folder.
+    func testTrainWritesAdaptersGenerateLoadsAndMergesToHF() throws {
         let model = try TestPaths.require(TestPaths.gemma3GGUF).path
         let sample = TestPaths.repoRoot.appendingPathComponent("data/sample/tr_qa.json").path
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gemma-train-\(UUID().uuidString)")
@@ -49,9 +49,23 @@ final class Gemma3CLITests: XCTestCase {
                                    "--max-tokens", "4"])
             XCTAssertEqual(gen.status, 0, gen.stderr)
         }
-        let merge = try CLI.run(["merge", "--model", model, "--adapter", dir.appendingPathComponent("lora").path,
-                                 "--output", dir.appendingPathComponent("merged").path])
-        XCTAssertNotEqual(merge.status, 0)
-        XCTAssertTrue(merge.stderr.contains("merge to GGUF (--format gguf)"), merge.stderr)
+        // Merged into a Hugging Face folder, it generates what the GGUF + adapter generates; that folder cannot
+        // become a GGUF (its tokenizer.json has no SentencePiece scores), and says so.
+        let lora = dir.appendingPathComponent("lora").path, merged = dir.appendingPathComponent("merged").path
+        let merge = try CLI.run(["merge", "--model", model, "--adapter", lora, "--output", merged])
+        XCTAssertEqual(merge.status, 0, merge.stderr)
+        let inspect = try CLI.run(["inspect", merged])
+        XCTAssertTrue(inspect.stdout.contains("gemma3, 18 layers"), inspect.stdout)
+        func greedy(_ args: [String]) throws -> [Int] {
+            let r = try CLI.run(["generate"] + args + ["--chat", "--prompt", "Türkiye'nin başkenti neresidir?", "--max-tokens", "6", "--json"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let line = try XCTUnwrap(r.stdout.split(separator: "\n").last)
+            let out = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            return try XCTUnwrap(out["ids"] as? [Int])
+        }
+        XCTAssertEqual(try greedy(["--model", merged]), try greedy(["--model", model, "--adapter", lora]))
+        let back = try CLI.run(["merge", "--model", merged, "--adapter", lora, "--output", merged + ".gguf", "--format", "gguf"])
+        XCTAssertNotEqual(back.status, 0)
+        XCTAssertTrue(back.stderr.contains("a gemma3 GGUF export needs a GGUF source"), back.stderr)
     }
 }
