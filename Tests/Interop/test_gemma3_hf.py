@@ -141,3 +141,67 @@ def test_unadapted_export_has_transformers_weights_bit_for_bit(gemma3, gemma3_re
     differ = [k for k in ref if ours[k].dtype != ref[k].dtype or ours[k].shape != ref[k].shape
               or not (np.array_equal(ours[k], ref[k]) if ".q_proj." in k else ours[k].tobytes() == ref[k].tobytes())]
     assert differ == [], f"{len(differ)} of {len(ref)} tensors differ, e.g. {differ[:3]}"
+
+
+def test_linear_rope_scaling_of_global_layers(gemma3_reference, tmp_path):
+    """Gemma 3 4B and up scale the global layers' RoPE linearly (factor 8). The 270M weights with that
+    config, in transformers 5's spelling (what it writes): LangTune's logits are transformers', and
+    differ from the unscaled model's (the check could fail)."""
+    ref_dir, ref_tok, plain = gemma3_reference
+    scaled_dir = tmp_path / "scaled"
+    scaled_dir.mkdir()
+    for name in os.listdir(ref_dir):
+        if name != "config.json":
+            os.symlink(os.path.join(ref_dir, name), scaled_dir / name)
+    config = json.load(open(os.path.join(ref_dir, "config.json")))
+    assert config["rope_parameters"]["full_attention"]["rope_type"] == "default"
+    config["rope_parameters"]["full_attention"].update({"rope_type": "linear", "factor": 8.0})
+    json.dump(config, open(scaled_dir / "config.json", "w"))
+    model = AutoModelForCausalLM.from_pretrained(str(scaled_dir), dtype=torch.float32).eval()
+    text = " ".join(TEXTS[:2]) * 2  # ~90 tokens: far enough for the scaled angles to matter
+    got = S.score(str(scaled_dir), text)
+    assert len(got["ids"]) > 60
+    ref = last_logits(model, got["ids"])
+    worst = assert_logits_match(got, ref, "linear rope")
+    unscaled = last_logits(plain, got["ids"])
+    moved = float((ref - unscaled).abs().max() / ref.abs().max())
+    assert moved > 20 * TOL, f"the scaling changed the logits by only {moved:.2e}"
+    print(f"gemma3 linear rope x8: max relative error {worst:.2e} (the scaling moves logits by {moved:.2e})")
+
+
+def test_langtune_loads_gemma3_conditional_generation_folder(gemma3_reference, tmp_path):
+    """Gemma 3 4B and up ship as Gemma3ForConditionalGeneration (a vision tower beside the language model).
+    transformers builds one around the 270M text model (a tiny SigLIP tower) and saves it; LangTune runs its
+    text model: the logits are transformers' on text input."""
+    from transformers import Gemma3Config, Gemma3ForConditionalGeneration, SiglipVisionConfig
+    ref_dir, ref_tok, text_model = gemma3_reference
+    vision = SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                image_size=28, patch_size=14)
+    config = Gemma3Config(text_config=text_model.config.to_dict(), vision_config=vision.to_dict(), mm_tokens_per_image=4,
+                          eos_token_id=[1, 106])
+    model = Gemma3ForConditionalGeneration(config)
+    missing, unexpected = model.model.language_model.load_state_dict(text_model.model.state_dict(), strict=True)
+    assert not missing and not unexpected
+    model.tie_weights()
+    model = model.float().eval()
+    out = tmp_path / "multimodal"
+    model.save_pretrained(str(out))
+    for name in os.listdir(ref_dir):
+        if name.startswith("tokenizer") or name.endswith(".jinja") or name == "special_tokens_map.json":
+            os.symlink(os.path.join(ref_dir, name), out / name)
+    saved = json.load(open(out / "config.json"))
+    assert saved["architectures"] == ["Gemma3ForConditionalGeneration"]
+    from safetensors import safe_open
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        keys = list(f.keys())
+    # transformers 5 writes the 4.x layout back (language_model.model.*, vision_tower.*); either is read.
+    layouts = [p for p in ("model.language_model.", "language_model.model.") if any(k.startswith(p) for k in keys)]
+    assert len(layouts) == 1, sorted({k.split(".")[0] + "." + k.split(".")[1] for k in keys})
+    assert any("vision_tower." in k for k in keys) and any("multi_modal_projector." in k for k in keys)
+    print(f"gemma3 conditional generation folder: tensors saved as {layouts[0]}*")
+    errors = []
+    for text in TEXTS[:3]:
+        got = S.score(str(out), text)
+        assert got["ids"] == ref_tok(text)["input_ids"]
+        errors.append(assert_logits_match(got, last_logits(model, got["ids"]), f"conditional generation: {text!r}"))
+    print(f"gemma3 conditional generation folder: max relative error {max(errors):.2e}")

@@ -186,14 +186,17 @@ def pad_micro_batch(examples, pad_id=0):
 
 
 def summed_loss(model, ids, labels, mask, autocast_bf16=False):
-    """Sum of the per-token cross-entropy over counted labels (float32 log-softmax), and the count."""
+    """Sum of the per-token cross-entropy over counted labels (float32 log-softmax; float64 for a float64
+    model), and the count."""
     import contextlib
     import torch
     import torch.nn.functional as F
     ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast_bf16 else contextlib.nullcontext()
     with ctx:
         logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
-    logits = logits[:, :-1].float()
+    logits = logits[:, :-1]
+    if logits.dtype != torch.float64:  # a float64 run keeps its log-softmax in float64
+        logits = logits.float()
     target = labels[:, 1:]
     loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=IGNORE,
                            reduction="sum")

@@ -73,11 +73,8 @@ extension GGUFFile {
         var gemma3: Gemma3Options?
         if arch == "gemma3" {
             gemma3 = try gemma3Options(arch: arch, hidden: hidden, heads: heads, headDim: headDim, layers: layers)
-            // Gemma's turns end with <end_of_turn>, which the file does not name as EOT (llama.cpp finds it by text).
-            if let tokens = metadata["tokenizer.ggml.tokens"]?.array,
-               let id = tokens.firstIndex(where: { $0.string == "<end_of_turn>" }), !eos.contains(id) { eos.append(id) }
         }
-        return LlamaConfig(
+        var config = LlamaConfig(
             architecture: arch, hiddenSize: hidden, intermediateSize: try need("feed_forward_length"),
             numLayers: layers, numHeads: heads, numKVHeads: kvHeads, headDim: headDim,
             vocabSize: vocab,
@@ -88,15 +85,36 @@ extension GGUFFile {
             attentionBias: arch == "qwen2" || tensorInfo("blk.0.attn_q.bias") != nil,
             bosTokenId: metadata["tokenizer.ggml.bos_token_id"]?.int,
             eosTokenIds: eos, gemma3: gemma3)
+        let tokens = metadata["tokenizer.ggml.tokens"]?.array
+        for id in config.turnEndTokenIds(id: { text in tokens?.firstIndex { $0.string == text } }) where !eos.contains(id) {
+            config.eosTokenIds.append(id)
+        }
+        return config
     }
 
     private func ropeScaling(arch: String, headDim: Int, theta: Double) throws -> RopeScaling? {
         func fail(_ p: String) -> FormatError { FormatError(file: path, p) }
-        if let type = metadata["\(arch).rope.scaling.type"]?.string, type != "none" {
-            throw fail("unsupported RoPE scaling type \"\(type)\" (only Llama 3 scaling, stored as rope_freqs.weight, is supported)")
+        // Linear scaling as llama.cpp stores it: a type and factor, or the older scale_linear (Gemma 3 applies it
+        // to its global layers only, as llama.cpp does).
+        func double(_ key: String) throws -> Double? {
+            guard let v = metadata["\(arch).\(key)"] else { return nil }
+            guard let d = v.double else { throw fail("\(arch).\(key) is \(v), expected a number") }
+            return d
         }
-        if let linear = metadata["\(arch).rope.scale_linear"]?.double, linear != 1 {
-            throw fail("unsupported linear RoPE scaling (scale_linear = \(linear))")
+        var linear = try double("rope.scale_linear").flatMap { $0 == 1 ? nil : $0 }
+        if let type = metadata["\(arch).rope.scaling.type"]?.string, type != "none" {
+            guard type == "linear" else {
+                throw fail("unsupported RoPE scaling type \"\(type)\" (supported: linear, and Llama 3 scaling stored as rope_freqs.weight)")
+            }
+            guard let factor = try double("rope.scaling.factor") ?? linear else {
+                throw fail("linear RoPE scaling needs \(arch).rope.scaling.factor")
+            }
+            linear = factor == 1 ? nil : factor
+        }
+        if let factor = linear {
+            guard factor > 0, factor.isFinite else { throw fail("linear RoPE scaling factor must be positive, found \(factor)") }
+            guard tensorInfo("rope_freqs.weight") == nil else { throw fail("linear RoPE scaling together with rope_freqs.weight is not supported") }
+            return RopeScaling(type: "linear", factor: factor)
         }
         guard let info = tensorInfo("rope_freqs.weight") else { return nil }
         guard info.dtype == .f32, info.elementCount == headDim / 2 else {

@@ -50,7 +50,10 @@ extension ModelExporter {
         w.set("\(arch).rope.dimension_count", .u32(UInt32(c.headDim)))
         w.set("\(arch).rope.freq_base", .f32(Float(c.ropeTheta)))
         w.set("\(arch).attention.layer_norm_rms_epsilon", .f32(c.rmsNormEps))
-        if let s = c.ropeScaling {
+        if let s = c.ropeScaling, s.type == "linear" {
+            w.set("\(arch).rope.scaling.type", .string("linear"))
+            w.set("\(arch).rope.scaling.factor", .f32(Float(s.factor)))
+        } else if let s = c.ropeScaling {
             w.set("\(arch).rope.scaling.original_context_length", .u32(UInt32(s.originalMaxPositionEmbeddings)))
         }
 

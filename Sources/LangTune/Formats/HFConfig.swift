@@ -128,6 +128,9 @@ public struct HFConfig: Codable, Sendable, Equatable {
     public var finalLogitSoftcapping: Double?
     public var attnLogitSoftcapping: Double?
     public var useBidirectionalAttention: Bool?
+    /// Set when this is the text model read out of a multimodal config (`Gemma3ForConditionalGeneration`):
+    /// its weights carry that model's prefixes (`HFConfig.textModelTensorName`). Not part of the file.
+    public var textModelOf: String?
 
     enum CodingKeys: String, CodingKey {
         case architectures, modelType = "model_type", hiddenSize = "hidden_size", intermediateSize = "intermediate_size"
@@ -173,9 +176,14 @@ public struct HFConfig: Codable, Sendable, Equatable {
 
     /// Decodes `config.json` bytes; `file` names them in errors.
     public static func decode(_ data: Data, file: String) throws -> HFConfig {
-        do { return try JSONDecoder().decode(HFConfig.self, from: data) } catch {
+        let config: HFConfig
+        do { config = try JSONDecoder().decode(HFConfig.self, from: data) } catch {
             throw FormatError(file: file, "not a valid config.json: \(describeDecodingError(error))")
         }
+        if config.architectures?.first == "Gemma3ForConditionalGeneration" {
+            return try gemma3TextModel(data, outer: config, file: file)
+        }
+        return config
     }
 
     /// Reads and decodes a `config.json` file.
@@ -203,8 +211,7 @@ public struct HFConfig: Codable, Sendable, Equatable {
         let arch: String
         if let name = architectures?.first {
             guard let a = Self.supportedArchitectures[name] else {
-                let hint = name == "Gemma3ForConditionalGeneration" ? "; LangTune runs Gemma 3's text model (Gemma3ForCausalLM, model_type gemma3_text)" : ""
-                throw fail("unsupported architecture \(name) (supported: \(Self.supportedArchitectures.keys.sorted().joined(separator: ", "))\(hint))")
+                throw fail("unsupported architecture \(name) (supported: \(Self.supportedArchitectures.keys.sorted().joined(separator: ", ")), and Gemma3ForConditionalGeneration's text model)")
             }
             arch = a
         } else if let t = modelType, let a = Self.supportedModelTypes[t] {
@@ -238,8 +245,10 @@ public struct HFConfig: Codable, Sendable, Equatable {
             guard high > low else { throw fail("llama3 rope_scaling needs high_freq_factor > low_freq_factor") }
             scaling = RopeScaling(type: "llama3", factor: factor, lowFreqFactor: low, highFreqFactor: high,
                                   originalMaxPositionEmbeddings: try need(rope?.originalMaxPositionEmbeddings ?? 8192, "original_max_position_embeddings"))
+        case "linear":
+            scaling = try HFConfig.linearScaling(rope, key: "rope_scaling", file: file)
         case let other?:
-            throw fail("unsupported rope_scaling type \"\(other)\" (supported: default, llama3)")
+            throw fail("unsupported rope_scaling type \"\(other)\" (supported: default, linear, llama3)")
         }
         let defaultMaxPositions = ["llama": 2048, "mistral": 4096 * 32, "qwen2": 32768][arch] ?? 2048
         return LlamaConfig(

@@ -6,8 +6,8 @@ import Foundation
 extension HFConfig {
     /// The hyper-parameters of a Gemma 3 text model, with `Gemma3TextConfig`'s defaults for absent
     /// optional fields. Layers must alternate as in every Gemma 3 (every n-th global); attention
-    /// soft-capping, bidirectional attention, activations other than tanh GELU and RoPE scalings
-    /// other than `default` are refused rather than run wrongly.
+    /// soft-capping, bidirectional attention, activations other than tanh GELU, RoPE scalings other
+    /// than `linear` on the global layers are refused rather than run wrongly.
     func gemma3Config(file: String, hidden: Int, heads: Int, kvHeads: Int, headDim: Int) throws -> LlamaConfig {
         func fail(_ p: String) -> FormatError { FormatError(file: file, p) }
         func need(_ v: Int?, _ key: String) throws -> Int { try HFConfig.need(v, key, file: file) }
@@ -34,25 +34,42 @@ extension HFConfig {
             }
         }
 
-        // RoPE: one base per layer type, unscaled.
+        // RoPE: one base per layer type; the global layers may be scaled linearly (Gemma 3 4B and up),
+        // the sliding-window layers never are (transformers 4 applies `rope_scaling` to the global ones only).
         var globalTheta = ropeTheta ?? 1_000_000, localTheta = ropeLocalBaseFreq ?? 10_000
-        var scalings: [(String, HFRopeScaling?)] = [("rope_scaling", ropeScaling)]
+        var global: [(String, HFRopeScaling?)] = [("rope_scaling", ropeScaling)]
+        var local: [(String, HFRopeScaling?)] = []
         switch ropeParameters {
         case .shared(let p)?:
             globalTheta = p.ropeTheta ?? globalTheta
-            scalings.append(("rope_parameters", p))
+            global.append(("rope_parameters", p))
         case .perLayerType(let m)?:
             guard let full = m["full_attention"], let sliding = m["sliding_attention"] else {
                 throw fail("rope_parameters needs full_attention and sliding_attention entries")
             }
             globalTheta = full.ropeTheta ?? globalTheta
             localTheta = sliding.ropeTheta ?? localTheta
-            scalings += [("rope_parameters.full_attention", full), ("rope_parameters.sliding_attention", sliding)]
+            global.append(("rope_parameters.full_attention", full))
+            local.append(("rope_parameters.sliding_attention", sliding))
         case nil: break
         }
-        for (key, s) in scalings {
+        for (key, s) in local {
             if let kind = s?.kind, kind != "default" {
                 throw fail("\(key) type \(kind.debugDescription) is not supported for Gemma 3 (only default)")
+            }
+        }
+        var scaling: RopeScaling?
+        for (key, s) in global {
+            switch s?.kind {
+            case nil, "default": continue
+            case "linear":
+                let this = try HFConfig.linearScaling(s, key: key, file: file)
+                if let scaling, scaling != this {
+                    throw fail("\(key) disagrees with the other RoPE scaling of the global layers (factor \(scaling.factor))")
+                }
+                scaling = this
+            case let kind?:
+                throw fail("\(key) type \(kind.debugDescription) is not supported for Gemma 3 (default, linear)")
             }
         }
         guard globalTheta > 0, localTheta > 0 else { throw fail("RoPE bases must be positive") }
@@ -66,10 +83,55 @@ extension HFConfig {
             intermediateSize: try need(intermediateSize, "intermediate_size"),
             numLayers: layers, numHeads: heads, numKVHeads: kvHeads, headDim: headDim,
             vocabSize: try need(vocabSize, "vocab_size"),
-            rmsNormEps: Float(rmsNormEps ?? 1e-6), ropeTheta: globalTheta, ropeScaling: nil,
+            rmsNormEps: Float(rmsNormEps ?? 1e-6), ropeTheta: globalTheta, ropeScaling: scaling,
             maxPositionEmbeddings: try need(maxPositionEmbeddings ?? 131_072, "max_position_embeddings"),
             tieWordEmbeddings: tieWordEmbeddings ?? true, attentionBias: attentionBias ?? false,
             bosTokenId: bosTokenId ?? 2, eosTokenIds: eosTokenId?.values ?? [1], gemma3: options)
+    }
+}
+
+extension HFConfig {
+    /// The text model of a `Gemma3ForConditionalGeneration` config.json (Gemma 3 4B and up): its
+    /// `text_config`, read as a `Gemma3ForCausalLM`, with the outer BOS/EOS ids and dtype where the text
+    /// config has none. LangTune runs the language model alone; the vision tower is not loaded.
+    static func gemma3TextModel(_ data: Data, outer: HFConfig, file: String) throws -> HFConfig {
+        struct Outer: Decodable { var text_config: HFConfig? }
+        let text: HFConfig?
+        do { text = try JSONDecoder().decode(Outer.self, from: data).text_config } catch {
+            throw FormatError(file: file, "not a valid config.json: text_config: \(describeDecodingError(error))")
+        }
+        guard var t = text else { throw FormatError(file: file, "Gemma3ForConditionalGeneration without a text_config") }
+        if let type = t.modelType, type != "gemma3_text" {
+            throw FormatError(file: file, "text_config has model_type \(type.debugDescription); Gemma 3's text model is gemma3_text")
+        }
+        t.architectures = ["Gemma3ForCausalLM"]
+        t.modelType = "gemma3_text"
+        t.bosTokenId = t.bosTokenId ?? outer.bosTokenId
+        t.eosTokenId = t.eosTokenId ?? outer.eosTokenId
+        t.torchDtype = t.torchDtype ?? outer.torchDtype
+        t.dtype = t.dtype ?? outer.dtype
+        t.textModelOf = "Gemma3ForConditionalGeneration"
+        return t
+    }
+
+    /// The name a `Gemma3ForConditionalGeneration` tensor has in the text model, or nil for the vision
+    /// tower and projector. Checkpoints on the Hub, and transformers 5.24's `save_pretrained`, hold
+    /// `language_model.model.*` (and `language_model.lm_head.*` when untied); transformers 5 names them
+    /// `model.language_model.*` and `lm_head.*` in memory.
+    static func textModelTensorName(_ name: String) -> String? {
+        for (prefix, replacement) in [("model.language_model.", "model."), ("language_model.model.", "model."),
+                                      ("language_model.lm_head.", "lm_head.")] where name.hasPrefix(prefix) {
+            return replacement + name.dropFirst(prefix.count)
+        }
+        return name.hasPrefix("lm_head.") ? name : nil
+    }
+
+    /// A `linear` RoPE scaling entry (`rope_scaling` or one of `rope_parameters`), its factor checked.
+    static func linearScaling(_ s: HFRopeScaling?, key: String, file: String) throws -> RopeScaling {
+        guard let factor = s?.factor, factor > 0, factor.isFinite else {
+            throw FormatError(file: file, "\(key) of type linear needs a positive factor")
+        }
+        return RopeScaling(type: "linear", factor: factor)
     }
 }
 
@@ -107,7 +169,7 @@ extension LlamaConfig {
                 ? .int(Int(g.queryPreAttnScalar)) : .double(g.queryPreAttnScalar)),
             ("rms_norm_eps", .double(eps)),
             ("rope_local_base_freq", .double(g.localRopeTheta)),
-            ("rope_scaling", .null),
+            ("rope_scaling", ropeScaling.map { .object([("factor", .double($0.factor)), ("rope_type", .string($0.type))]) } ?? .null),
             ("rope_theta", .double(ropeTheta)),
             ("sliding_window", .int(g.slidingWindow)),
             ("tie_word_embeddings", .bool(tieWordEmbeddings)),

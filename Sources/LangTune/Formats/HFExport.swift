@@ -47,7 +47,9 @@ extension LlamaConfig {
         ]
         if architecture == "llama" { m.append(("pretraining_tp", .int(1))) }
         m.append(("rms_norm_eps", .double(eps)))
-        if let s = ropeScaling {
+        if let s = ropeScaling, s.type == "linear" {
+            m.append(("rope_scaling", .object([("factor", .double(s.factor)), ("rope_type", .string("linear"))])))
+        } else if let s = ropeScaling {
             m.append(("rope_scaling", .object([
                 ("factor", .double(s.factor)), ("high_freq_factor", .double(s.highFreqFactor)),
                 ("low_freq_factor", .double(s.lowFreqFactor)),

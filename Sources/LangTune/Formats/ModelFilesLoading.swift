@@ -75,7 +75,8 @@ extension ModelFiles {
         func file(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
         func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: file(name)) }
         guard exists("config.json") else { throw FormatError(file: folder, "no config.json in this folder") }
-        let config = try HFConfig.load(file("config.json")).llamaConfig(file: file("config.json"))
+        let hfConfig = try HFConfig.load(file("config.json"))
+        let config = try hfConfig.llamaConfig(file: file("config.json"))
         let weightsPath: String
         if exists("model.safetensors") {
             weightsPath = file("model.safetensors")
@@ -85,15 +86,27 @@ extension ModelFiles {
             throw FormatError(file: folder, "no model.safetensors or model.safetensors.index.json in this folder")
         }
         let checkpoint = try SafetensorsCheckpoint(path: weightsPath)
-        let (nf4, loaded) = try BitsAndBytesNF4.extract(checkpoint.tensors) { checkpoint.fileOfTensor[$0] ?? weightsPath }
+        var stored = checkpoint.tensors, fileOf = checkpoint.fileOfTensor
+        if hfConfig.textModelOf != nil {
+            // A multimodal checkpoint: its language model's tensors under the text model's names, the rest left out.
+            stored = [:]
+            fileOf = [:]
+            for (name, t) in checkpoint.tensors {
+                guard let renamed = HFConfig.textModelTensorName(name) else { continue }
+                stored[renamed] = WeightTensor(name: renamed, shape: t.shape, dtype: t.dtype, storage: t.storage,
+                                               offset: t.offset, byteCount: t.byteCount)
+                fileOf[renamed] = checkpoint.fileOfTensor[name]
+            }
+        }
+        let (nf4, loaded) = try BitsAndBytesNF4.extract(stored) { fileOf[$0] ?? weightsPath }
         var tensors = loaded
-        try validateTensors(tensors, config: config, nf4: nf4) { checkpoint.fileOfTensor[$0] ?? weightsPath }
+        try validateTensors(tensors, config: config, nf4: nf4) { fileOf[$0] ?? weightsPath }
         if config.gemma3 != nil {
             // transformers' Gemma norms multiply by 1 + w; LangTune holds the multiplier, as a GGUF does.
             for (name, t) in tensors where LlamaConfig.isGemmaNormWeight(name) && nf4[name] == nil {
                 let values: [Float]
                 do { values = try dequantize(t) } catch let e as FormatError {
-                    throw FormatError(file: checkpoint.fileOfTensor[name] ?? weightsPath, "tensor \"\(name)\": \(e.problem)")
+                    throw FormatError(file: fileOf[name] ?? weightsPath, "tensor \"\(name)\": \(e.problem)")
                 }
                 tensors[name] = .float32(name: name, shape: t.shape, values: values.map { $0 + 1 })
             }

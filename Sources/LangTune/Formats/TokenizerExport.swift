@@ -70,14 +70,6 @@ public enum TokenizerExport {
         for (text, id) in parts.vocab where lastIdOfText[text] == id { vocab.append((text, .int(id))) }
         let merges = parts.merges.map { JSONText.string($0.0 + " " + $0.1) }
 
-        func addedEntry(_ t: AddedTokenSpec, withId: Bool) -> JSONText {
-            var m: [(String, JSONText)] = []
-            if withId { m.append(("id", .int(Int(t.id)))) }
-            m += [("content", .string(String(decoding: t.content, as: UTF8.self))),
-                  ("single_word", .bool(t.singleWord)), ("lstrip", .bool(t.lstrip)), ("rstrip", .bool(t.rstrip)),
-                  ("normalized", .bool(t.normalized)), ("special", .bool(t.special))]
-            return .object(m)
-        }
         let added = parts.added.sorted { $0.id < $1.id }
         func text(_ id: Int) -> String? {
             if let a = added.first(where: { Int($0.id) == id }) { return String(decoding: a.content, as: UTF8.self) }
@@ -85,34 +77,14 @@ public enum TokenizerExport {
         }
 
         // Post-processor: the ids the GGUF tokenizer puts around the text.
-        let postProcessor: JSONText
-        if core.prefixIds.isEmpty && core.suffixIds.isEmpty {
-            postProcessor = .object([("type", .string("ByteLevel")), ("add_prefix_space", .bool(true)),
-                                     ("trim_offsets", .bool(false)), ("use_regex", .bool(true))])
-        } else {
-            var specials: [(String, JSONText)] = []
-            func piece(_ id: Int) throws -> JSONText {
-                guard let t = text(id) else { throw FormatError(file: file, "token id \(id) added around the text has no text") }
-                if !specials.contains(where: { $0.0 == t }) {
-                    specials.append((t, .object([("id", .string(t)), ("ids", .array([.int(id)])),
-                                                 ("tokens", .array([.string(t)]))])))
-                }
-                return .object([("SpecialToken", .object([("id", .string(t)), ("type_id", .int(0))]))])
-            }
-            func sequence(_ name: String, _ typeId: Int) -> JSONText {
-                .object([("Sequence", .object([("id", .string(name)), ("type_id", .int(typeId))]))])
-            }
-            let before = try core.prefixIds.map(piece), after = try core.suffixIds.map(piece)
-            let single = before + [sequence("A", 0)] + after
-            let pair = single + before + [sequence("B", 1)] + after
-            postProcessor = .object([("type", .string("TemplateProcessing")), ("single", .array(single)),
-                                     ("pair", .array(pair)), ("special_tokens", .object(specials))])
-        }
+        let postProcessor = try templatePostProcessor(core: core, text: text, pairSpecialTypeId: 0, file: file)
+            ?? .object([("type", .string("ByteLevel")), ("add_prefix_space", .bool(true)),
+                        ("trim_offsets", .bool(false)), ("use_regex", .bool(true))])
         let tokenizer: JSONText = .object([
             ("version", .string("1.0")),
             ("truncation", .null),
             ("padding", .null),
-            ("added_tokens", .array(added.map { addedEntry($0, withId: true) })),
+            ("added_tokens", .array(added.map { addedTokenJSON($0, withId: true) })),
             ("normalizer", .null),
             ("pre_tokenizer", preJSON),
             ("post_processor", postProcessor),
@@ -127,21 +99,70 @@ public enum TokenizerExport {
             ])),
         ])
 
+        let config = tokenizerConfigJSON(core: core, added: added, text: text, chatTemplate: chatTemplate,
+                                         modelMaxLength: modelMaxLength, addPrefixSpace: false, unknownToken: nil)
+        return (tokenizer.serialized(), config.serialized())
+    }
+
+    /// An `added_tokens` entry of tokenizer.json (`withId`) or an `added_tokens_decoder` value of
+    /// tokenizer_config.json.
+    static func addedTokenJSON(_ t: AddedTokenSpec, withId: Bool) -> JSONText {
+        var m: [(String, JSONText)] = []
+        if withId { m.append(("id", .int(Int(t.id)))) }
+        m += [("content", .string(String(decoding: t.content, as: UTF8.self))),
+              ("single_word", .bool(t.singleWord)), ("lstrip", .bool(t.lstrip)), ("rstrip", .bool(t.rstrip)),
+              ("normalized", .bool(t.normalized)), ("special", .bool(t.special))]
+        return .object(m)
+    }
+
+    /// The `TemplateProcessing` post-processor that puts `core`'s prefix and suffix ids around the
+    /// text, or nil when it adds none. `pairSpecialTypeId` is the type id of the second sequence's
+    /// special tokens: transformers' Gemma converter writes 1, the byte-level converters 0.
+    static func templatePostProcessor(core: TokenizerCore, text: (Int) -> String?, pairSpecialTypeId: Int,
+                                      file: String) throws -> JSONText? {
+        guard !core.prefixIds.isEmpty || !core.suffixIds.isEmpty else { return nil }
+        var specials: [(String, JSONText)] = []
+        func piece(_ id: Int, _ typeId: Int) throws -> JSONText {
+            guard let t = text(id) else { throw FormatError(file: file, "token id \(id) added around the text has no text") }
+            if !specials.contains(where: { $0.0 == t }) {
+                specials.append((t, .object([("id", .string(t)), ("ids", .array([.int(id)])), ("tokens", .array([.string(t)]))])))
+            }
+            return .object([("SpecialToken", .object([("id", .string(t)), ("type_id", .int(typeId))]))])
+        }
+        func sequence(_ name: String, _ typeId: Int) -> JSONText {
+            .object([("Sequence", .object([("id", .string(name)), ("type_id", .int(typeId))]))])
+        }
+        func around(_ name: String, _ typeId: Int, specialTypeId: Int) throws -> [JSONText] {
+            try core.prefixIds.map { try piece($0, specialTypeId) } + [sequence(name, typeId)]
+                + core.suffixIds.map { try piece($0, specialTypeId) }
+        }
+        let single = try around("A", 0, specialTypeId: 0)
+        let pair = single + (try around("B", 1, specialTypeId: pairSpecialTypeId))
+        return .object([("type", .string("TemplateProcessing")), ("single", .array(single)),
+                        ("pair", .array(pair)), ("special_tokens", .object(specials))])
+    }
+
+    /// tokenizer_config.json for an exported tokenizer, members in the order transformers saves them.
+    /// `addPrefixSpace` and `unknownToken` are written when given.
+    static func tokenizerConfigJSON(core: TokenizerCore, added: [AddedTokenSpec], text: (Int) -> String?,
+                                    chatTemplate: String?, modelMaxLength: Int?, addPrefixSpace: Bool?,
+                                    unknownToken: String?) -> JSONText {
         var config: [(String, JSONText)] = [
             ("add_bos_token", .bool(core.bosTokenId.map { core.prefixIds == [$0] } ?? false)),
             ("add_eos_token", .bool(core.eosTokenId.map { core.suffixIds == [$0] } ?? false)),
-            ("add_prefix_space", .bool(false)),
-            ("added_tokens_decoder", .object(added.map { (String($0.id), addedEntry($0, withId: false)) })),
         ]
-        if let id = core.bosTokenId, let t = text(id) { config.append(("bos_token", .string(t))) }
+        if let addPrefixSpace { config.append(("add_prefix_space", .bool(addPrefixSpace))) }
+        config.append(("added_tokens_decoder", .object(added.map { (String($0.id), addedTokenJSON($0, withId: false)) })))
+        if let t = core.bosTokenId.flatMap(text) { config.append(("bos_token", .string(t))) }
         if let template = chatTemplate { config.append(("chat_template", .string(template))) }
         config.append(("clean_up_tokenization_spaces", .bool(false)))
-        if let id = core.eosTokenId, let t = text(id) { config.append(("eos_token", .string(t))) }
+        if let t = core.eosTokenId.flatMap(text) { config.append(("eos_token", .string(t))) }
         config.append(("extra_special_tokens", .object([])))
         if let n = modelMaxLength { config.append(("model_max_length", .int(n))) }
-        if let id = core.padTokenId, let t = text(id) { config.append(("pad_token", .string(t))) }
+        if let t = core.padTokenId.flatMap(text) { config.append(("pad_token", .string(t))) }
         config.append(("tokenizer_class", .string("PreTrainedTokenizerFast")))
-        return (tokenizer.serialized(), JSONText.object(config).serialized())
+        if let unknownToken { config.append(("unk_token", .string(unknownToken))) }
+        return .object(config)
     }
 
     /// GGUF `tokenizer.ggml.*` metadata for a tokenizer.json (with its tokenizer_config.json),

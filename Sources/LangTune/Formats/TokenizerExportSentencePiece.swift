@@ -36,43 +36,18 @@ extension TokenizerExport {
             added[Int32(id)] = AddedTokenSpec(id: Int32(id), content: Array(parts.vocab[id].text.utf8), special: true)
         }
         let addedList = added.values.sorted { $0.id < $1.id }
-        func entry(_ t: AddedTokenSpec, withId: Bool) -> JSONText {
-            var m: [(String, JSONText)] = []
-            if withId { m.append(("id", .int(Int(t.id)))) }
-            m += [("content", .string(String(decoding: t.content, as: UTF8.self))), ("single_word", .bool(false)),
-                  ("lstrip", .bool(false)), ("rstrip", .bool(false)), ("normalized", .bool(false)), ("special", .bool(t.special))]
-            return .object(m)
-        }
-        func text(_ id: Int?) -> String? { id.flatMap { $0 < parts.vocab.count ? parts.vocab[$0].text : nil } }
+        func text(_ id: Int) -> String? { id < parts.vocab.count ? parts.vocab[id].text : nil }
 
         func replace(_ from: String, _ to: String) -> JSONText {
             .object([("type", .string("Replace")), ("pattern", .object([("String", .string(from))])), ("content", .string(to))])
         }
-        var postProcessor: JSONText = .null
-        if !core.prefixIds.isEmpty || !core.suffixIds.isEmpty {
-            var specials: [(String, JSONText)] = []
-            func piece(_ id: Int, _ typeId: Int) throws -> JSONText {
-                guard let t = text(id) else { throw FormatError(file: file, "token id \(id) added around the text has no text") }
-                if !specials.contains(where: { $0.0 == t }) {
-                    specials.append((t, .object([("id", .string(t)), ("ids", .array([.int(id)])), ("tokens", .array([.string(t)]))])))
-                }
-                return .object([("SpecialToken", .object([("id", .string(t)), ("type_id", .int(typeId))]))])
-            }
-            func sequence(_ name: String, _ typeId: Int) -> JSONText {
-                .object([("Sequence", .object([("id", .string(name)), ("type_id", .int(typeId))]))])
-            }
-            let single = try core.prefixIds.map { try piece($0, 0) } + [sequence("A", 0)] + core.suffixIds.map { try piece($0, 0) }
-            let pair = single + (try core.prefixIds.map { try piece($0, 1) }) + [sequence("B", 1)]
-                + (try core.suffixIds.map { try piece($0, 1) })
-            postProcessor = .object([("type", .string("TemplateProcessing")), ("single", .array(single)),
-                                     ("pair", .array(pair)), ("special_tokens", .object(specials))])
-        }
-        let unknown = text(unknownId)
+        let postProcessor = try templatePostProcessor(core: core, text: text, pairSpecialTypeId: 1, file: file) ?? .null
+        let unknown = unknownId.flatMap(text)
         let tokenizer: JSONText = .object([
             ("version", .string("1.0")),
             ("truncation", .null),
             ("padding", .null),
-            ("added_tokens", .array(addedList.map { entry($0, withId: true) })),
+            ("added_tokens", .array(addedList.map { addedTokenJSON($0, withId: true) })),
             ("normalizer", replace(" ", "▁")),
             ("pre_tokenizer", .object([("type", .string("Split")), ("pattern", .object([("String", .string(" "))])),
                                        ("behavior", .string("MergedWithPrevious")), ("invert", .bool(false))])),
@@ -87,21 +62,9 @@ extension TokenizerExport {
             ])),
         ])
 
-        var config: [(String, JSONText)] = [
-            ("add_bos_token", .bool(core.bosTokenId.map { core.prefixIds == [$0] } ?? false)),
-            ("add_eos_token", .bool(core.eosTokenId.map { core.suffixIds == [$0] } ?? false)),
-            ("added_tokens_decoder", .object(addedList.map { (String($0.id), entry($0, withId: false)) })),
-        ]
-        if let t = text(core.bosTokenId) { config.append(("bos_token", .string(t))) }
-        if let template = chatTemplate { config.append(("chat_template", .string(template))) }
-        config.append(("clean_up_tokenization_spaces", .bool(false)))
-        if let t = text(core.eosTokenId) { config.append(("eos_token", .string(t))) }
-        config.append(("extra_special_tokens", .object([])))
-        if let n = modelMaxLength { config.append(("model_max_length", .int(n))) }
-        if let t = text(core.padTokenId) { config.append(("pad_token", .string(t))) }
-        config.append(("tokenizer_class", .string("PreTrainedTokenizerFast")))
-        if let unknown { config.append(("unk_token", .string(unknown))) }
-        return (tokenizer.serialized(), JSONText.object(config).serialized())
+        let config = tokenizerConfigJSON(core: core, added: addedList, text: text, chatTemplate: chatTemplate,
+                                         modelMaxLength: modelMaxLength, addPrefixSpace: nil, unknownToken: unknown)
+        return (tokenizer.serialized(), config.serialized())
     }
 
     /// transformers' `generate_merges` with the negated token index as the score: every split of every

@@ -23,6 +23,10 @@ public struct Rope: Sendable {
                     / (s.highFreqFactor - s.lowFreqFactor)
                 return Float((1 - smooth) * Double(f) / s.factor + smooth * Double(f))
             }
+        } else if let s = scaling, s.type == "linear" {
+            // transformers' linear scaling: inv_freq / factor, in float32 (positions stretched by the factor).
+            let f = Float(s.factor)
+            inv = inv.map { $0 / f }
         }
         invFreq = inv
     }

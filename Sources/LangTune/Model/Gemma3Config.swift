@@ -56,3 +56,14 @@ extension GGUFFile {
                              finalLogitSoftcap: metadata["\(arch).final_logit_softcapping"]?.double)
     }
 }
+
+extension LlamaConfig {
+    /// Ids beyond the files' EOS that end a turn, found by text with `id`: Gemma's `<end_of_turn>`,
+    /// which a GGUF does not name as EOT (llama.cpp also finds it by its text) and a config.json need
+    /// not list. The GGUF loader adds them to `eosTokenIds`; `LanguageModel.stopTokenIds` adds them for
+    /// every source.
+    func turnEndTokenIds(id: (String) -> Int?) -> [Int] {
+        guard gemma3 != nil, let turnEnd = id("<end_of_turn>") else { return [] }
+        return [turnEnd]
+    }
+}

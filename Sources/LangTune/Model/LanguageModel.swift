@@ -58,8 +58,7 @@ public final class LanguageModel: @unchecked Sendable {
         var s = Set(files.config.eosTokenIds)
         s.formUnion(files.generationDefaults?.eosTokenIds ?? [])
         if let e = tokenizer.eosTokenId { s.insert(e) }
-        // Gemma's turns end with <end_of_turn>, which its config.json need not list (a GGUF's config has it).
-        if files.config.gemma3 != nil, let id = tokenizer.id(forToken: "<end_of_turn>") { s.insert(id) }
+        s.formUnion(files.config.turnEndTokenIds(id: tokenizer.id(forToken:)))
         return s
     }
 

@@ -83,6 +83,61 @@ final class HFConfigGemma3Tests: XCTestCase {
         XCTAssertTrue(text.contains("\"hidden_activation\": \"gelu_pytorch_tanh\""), text)
     }
 
+    /// Gemma 3 4B and up: the global layers' RoPE scaled linearly (factor 8), in both spellings; the
+    /// sliding-window layers keep their plain base. Written back in the 4.x spelling, read back alike.
+    func testLinearRopeScalingOfTheGlobalLayers() throws {
+        let v4 = try config(try edited(Self.transformers4) { $0["rope_scaling"] = ["rope_type": "linear", "factor": 8.0] })
+        let v5 = try config(try edited(Self.transformers5) { $0["rope_parameters"] = [
+            "full_attention": ["rope_type": "linear", "factor": 8.0, "rope_theta": 1e6],
+            "sliding_attention": ["rope_type": "default", "rope_theta": 1e4]] })
+        for c in [v4, v5] {
+            XCTAssertEqual(c.ropeScaling, RopeScaling(type: "linear", factor: 8))
+            XCTAssertEqual(c.ropeTheta, 1e6)
+            XCTAssertEqual(c.gemma3?.localRopeTheta, 1e4)
+            let written = try HFConfig.decode(Data(c.hfConfigJSON(torchDtype: "float32").serialized()), file: "w").llamaConfig(file: "w")
+            XCTAssertEqual(written.ropeScaling, c.ropeScaling)
+        }
+        // The model: global layers' inverse frequencies divided by 8 in float32 (transformers' linear rope),
+        // the local layers' untouched.
+        var tiny = v4
+        (tiny.hiddenSize, tiny.intermediateSize, tiny.headDim, tiny.numLayers, tiny.vocabSize) = (64, 128, 16, 6, 32)
+        let model = LlamaModel.synthetic(config: tiny, projections: .f32, backend: CPUBackend(threads: Threads(1)))
+        let plain = (0..<8).map { i in Float(1.0 / pow(Float(1e6), Float(2 * i) / 16)) }
+        XCTAssertEqual(model.rope.invFreq, plain.map { $0 / 8 })
+        XCTAssertEqual(model.localRope?.invFreq, (0..<8).map { i in Float(1.0 / pow(Float(1e4), Float(2 * i) / 16)) })
+    }
+
+    /// Gemma 3 4B and up ship as `Gemma3ForConditionalGeneration`: the text model is read from
+    /// `text_config` (BOS/EOS from the outer config when it has none), and the tensors of both
+    /// checkpoint layouts map to the text model's names, the vision tower's to none.
+    func testConditionalGenerationTextModel() throws {
+        var text = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(Self.transformers5.utf8)) as? [String: Any])
+        text["eos_token_id"] = nil
+        text["architectures"] = nil
+        let outer: [String: Any] = ["architectures": ["Gemma3ForConditionalGeneration"], "model_type": "gemma3",
+                                    "eos_token_id": [1, 106], "image_token_index": 262144, "text_config": text,
+                                    "vision_config": ["model_type": "siglip_vision_model", "hidden_size": 1152]]
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: outer), as: UTF8.self)
+        let hf = try HFConfig.decode(Data(json.utf8), file: "config.json")
+        XCTAssertEqual(hf.textModelOf, "Gemma3ForConditionalGeneration")
+        var expected = try config(Self.transformers5)
+        expected.eosTokenIds = [1, 106]
+        XCTAssertEqual(try hf.llamaConfig(file: "config.json"), expected)
+        let names = [
+            "model.language_model.layers.3.self_attn.q_proj.weight": "model.layers.3.self_attn.q_proj.weight",
+            "model.language_model.embed_tokens.weight": "model.embed_tokens.weight",
+            "language_model.model.norm.weight": "model.norm.weight",
+            "language_model.lm_head.weight": "lm_head.weight",
+            "lm_head.weight": "lm_head.weight",
+        ]
+        for (stored, textName) in names { XCTAssertEqual(HFConfig.textModelTensorName(stored), textName, stored) }
+        for vision in ["model.vision_tower.vision_model.embeddings.patch_embedding.weight",
+                       "vision_tower.vision_model.post_layernorm.bias", "model.multi_modal_projector.mm_input_projection_weight",
+                       "multi_modal_projector.mm_soft_emb_norm.weight"] {
+            XCTAssertNil(HFConfig.textModelTensorName(vision), vision)
+        }
+    }
+
     func testRefusals() throws {
         XCTAssertEqual(message(try edited(Self.transformers5) { $0["attn_logit_softcapping"] = 50.0 }),
                        "config.json: attention logit soft-capping (attn_logit_softcapping) is not supported")
@@ -95,13 +150,19 @@ final class HFConfigGemma3Tests: XCTestCase {
         }), "config.json: layer_types does not repeat one pattern (every 4th layer global): layer 5 is full_attention")
         XCTAssertEqual(message(try edited(Self.transformers5) { $0["layer_types"] = ["full_attention"] }),
                        "config.json: layer_types has 1 entries for 18 layers")
-        XCTAssertEqual(message(try edited(Self.transformers4) { $0["rope_scaling"] = ["rope_type": "linear", "factor": 8.0] }),
-                       #"config.json: rope_scaling type "linear" is not supported for Gemma 3 (only default)"#)
+        XCTAssertEqual(message(try edited(Self.transformers4) { $0["rope_scaling"] = ["rope_type": "yarn", "factor": 8.0] }),
+                       #"config.json: rope_scaling type "yarn" is not supported for Gemma 3 (default, linear)"#)
+        XCTAssertEqual(message(try edited(Self.transformers4) { $0["rope_scaling"] = ["rope_type": "linear"] }),
+                       "config.json: rope_scaling of type linear needs a positive factor")
         XCTAssertEqual(message(try edited(Self.transformers5) { $0["rope_parameters"] = [
-            "full_attention": ["rope_type": "linear", "factor": 8.0, "rope_theta": 1e6], "sliding_attention": ["rope_theta": 1e4]] }),
-                       #"config.json: rope_parameters.full_attention type "linear" is not supported for Gemma 3 (only default)"#)
+            "full_attention": ["rope_theta": 1e6], "sliding_attention": ["rope_type": "linear", "factor": 8.0, "rope_theta": 1e4]] }),
+                       #"config.json: rope_parameters.sliding_attention type "linear" is not supported for Gemma 3 (only default)"#)
         XCTAssertEqual(message(try edited(Self.transformers5) { $0["architectures"] = ["Gemma3ForConditionalGeneration"] }),
-                       "config.json: unsupported architecture Gemma3ForConditionalGeneration (supported: Gemma3ForCausalLM, LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM; LangTune runs Gemma 3's text model (Gemma3ForCausalLM, model_type gemma3_text))")
+                       "config.json: Gemma3ForConditionalGeneration without a text_config")
+        XCTAssertEqual(message(#"{"architectures": ["Gemma3ForConditionalGeneration"], "text_config": {"model_type": "siglip_vision_model"}}"#),
+                       #"config.json: text_config has model_type "siglip_vision_model"; Gemma 3's text model is gemma3_text"#)
+        XCTAssertEqual(message(#"{"architectures": ["PaliGemmaForConditionalGeneration"]}"#),
+                       "config.json: unsupported architecture PaliGemmaForConditionalGeneration (supported: Gemma3ForCausalLM, LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, and Gemma3ForConditionalGeneration's text model)")
         XCTAssertEqual(message("""
         {"architectures": ["LlamaForCausalLM"], "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
          "num_attention_heads": 4, "vocab_size": 100,

@@ -78,7 +78,7 @@ final class HFConfigTests: XCTestCase {
         let base = #""hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1, "num_attention_heads": 4, "vocab_size": 10"#
         assertFormatError(try config(#"{"architectures": ["GPT2LMHeadModel"], \#(base)}"#), file: "config.json",
                           contains: ["unsupported architecture GPT2LMHeadModel"])
-        for type in ["linear", "dynamic", "yarn", "longrope"] {
+        for type in ["dynamic", "yarn", "longrope"] {
             assertFormatError(try config(#"{"architectures": ["LlamaForCausalLM"], \#(base), "rope_scaling": {"type": "\#(type)", "factor": 2.0}}"#),
                               contains: ["unsupported rope_scaling type \"\(type)\""])
         }
@@ -149,10 +149,41 @@ final class GGUFConfigTests: XCTestCase {
         assertFormatError(try gguf(arch: "gpt2").llamaConfig(), file: "m.gguf", contains: ["unsupported architecture \"gpt2\""])
         assertFormatError(try gguf(extra: [("llama.rope.scaling.type", .string("yarn"))]).llamaConfig(), contains: ["unsupported RoPE scaling type \"yarn\""])
         XCTAssertNil(try gguf(extra: [("llama.rope.scaling.type", .string("none"))]).llamaConfig().ropeScaling)
+        assertFormatError(try gguf(extra: [("llama.rope.scaling.type", .string("linear"))]).llamaConfig(), contains: ["needs llama.rope.scaling.factor"])
+        assertFormatError(try gguf(extra: [("llama.rope.scale_linear", .f32(-2))]).llamaConfig(), contains: ["must be positive"])
         assertFormatError(try gguf(extra: [("llama.rope.dimension_count", .u32(8))]).llamaConfig(), contains: ["partial RoPE"])
         assertFormatError(try gguf(extra: [("llama.attention.head_count_kv", .u32(3))]).llamaConfig(), contains: ["not a multiple"])
         assertFormatError(try gguf(extra: [("llama.block_count", .string("2"))]).llamaConfig(), contains: ["llama.block_count", "expected an integer"])
         XCTAssertEqual(try gguf(extra: [("llama.attention.head_count_kv", .array(elementType: 4, [.u32(2), .u32(2)]))]).llamaConfig().numKVHeads, 2)
+    }
+
+    /// Linear RoPE scaling in both of llama.cpp's spellings and in config.json (`type` or `rope_type`);
+    /// the inverse frequencies are transformers' float32 ones divided by the factor.
+    func testLinearRopeScaling() throws {
+        func hfConfig(_ json: String) throws -> LlamaConfig {
+            try HFConfig.decode(Data(json.utf8), file: "config.json").llamaConfig(file: "config.json")
+        }
+        let linear = RopeScaling(type: "linear", factor: 4)
+        XCTAssertEqual(try gguf(extra: [("llama.rope.scaling.type", .string("linear")), ("llama.rope.scaling.factor", .f32(4))])
+            .llamaConfig().ropeScaling, linear)
+        XCTAssertEqual(try gguf(extra: [("llama.rope.scale_linear", .f32(4))]).llamaConfig().ropeScaling, linear)
+        XCTAssertNil(try gguf(extra: [("llama.rope.scaling.type", .string("linear")), ("llama.rope.scaling.factor", .f32(1))])
+            .llamaConfig().ropeScaling)
+        let base = #""hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1, "num_attention_heads": 4, "vocab_size": 10"#
+        for key in ["type", "rope_type"] {
+            let c = try hfConfig(#"{"architectures": ["LlamaForCausalLM"], \#(base), "rope_scaling": {"\#(key)": "linear", "factor": 4.0}}"#)
+            XCTAssertEqual(c.ropeScaling, linear)
+            XCTAssertEqual(try HFConfig.decode(Data(c.hfConfigJSON(torchDtype: "float32").serialized()), file: "w").llamaConfig(file: "w"), c)
+        }
+        assertFormatError(try hfConfig(#"{"architectures": ["LlamaForCausalLM"], \#(base), "rope_scaling": {"type": "linear", "factor": 0}}"#),
+                          contains: ["rope_scaling of type linear needs a positive factor"])
+        let rope = Rope(headDim: 16, theta: 10000, scaling: linear)
+        for i in 0..<8 {
+            // torch: (1.0 / (10000 ** (torch.arange(0, 16, 2).float() / 16))) / 4.0, in float32.
+            let plain = Float(1.0 / pow(Float(10000), Float(2 * i) / 16))
+            XCTAssertEqual(rope.invFreq[i], plain / 4)
+        }
+        XCTAssertEqual(rope.invFreq[1], 0.07905694, accuracy: 1e-8)
     }
 
     /// llama.cpp stores Llama 3 RoPE scaling as `rope_freqs.weight`; the parameters are recovered and checked.
