@@ -86,7 +86,7 @@ extension GGUFFile {
             bosTokenId: metadata["tokenizer.ggml.bos_token_id"]?.int,
             eosTokenIds: eos, gemma3: gemma3)
         let tokens = metadata["tokenizer.ggml.tokens"]?.array
-        for id in config.turnEndTokenIds(id: { text in tokens?.firstIndex { $0.string == text } }) where !eos.contains(id) {
+        for id in config.turnEndTokenIds(id: { text in tokens?.firstIndex { $0.string == text } }) where !config.eosTokenIds.contains(id) {
             config.eosTokenIds.append(id)
         }
         return config

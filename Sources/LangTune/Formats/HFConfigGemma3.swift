@@ -6,7 +6,7 @@ import Foundation
 extension HFConfig {
     /// The hyper-parameters of a Gemma 3 text model, with `Gemma3TextConfig`'s defaults for absent
     /// optional fields. Layers must alternate as in every Gemma 3 (every n-th global); attention
-    /// soft-capping, bidirectional attention, activations other than tanh GELU, RoPE scalings other
+    /// soft-capping, bidirectional attention, activations other than tanh GELU, and RoPE scalings other
     /// than `linear` on the global layers are refused rather than run wrongly.
     func gemma3Config(file: String, hidden: Int, heads: Int, kvHeads: Int, headDim: Int) throws -> LlamaConfig {
         func fail(_ p: String) -> FormatError { FormatError(file: file, p) }

@@ -56,10 +56,9 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
     }
 }
 
-/// RoPE frequency scaling. Only `llama3` changes the frequencies today;
-/// others are refused at load time rather than silently ignored.
 /// RoPE frequency scaling: `llama3` (Llama 3.1's per-frequency blend; the other fields apply) or
-/// `linear` (every inverse frequency divided by `factor`; Gemma 3 4B and up scale their global layers so).
+/// `linear` (every inverse frequency divided by `factor`; Gemma 3 4B and up scale their global layers so);
+/// other types are refused at load time rather than silently ignored.
 public struct RopeScaling: Sendable, Equatable, Codable {
     public var type: String
     public var factor: Double
