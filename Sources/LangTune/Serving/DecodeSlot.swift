@@ -24,7 +24,7 @@ final class DecodeSlot {
         cache = KVCache(config: config, capacity: job.request.promptIds.count + min(job.maxTokens, 64))
         sampler = Sampler(job.request.sampling)
         context = job.request.promptIds
-        assembler = TextAssembler(stopStrings: job.request.stopStrings)
+        assembler = TextAssembler(stopStrings: job.request.stopStrings, dropLeadingSpace: tokenizer.core.stripLeadingSpace)
         self.stopIds = job.request.ignoreEOS ? [] : stopIds
         modelStopIds = stopIds
         self.tokenizer = tokenizer

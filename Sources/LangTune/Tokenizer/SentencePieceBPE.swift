@@ -24,8 +24,10 @@ struct SentencePieceBPE: Sendable {
     /// The `<0xXX>` token of each byte, or -1 (then the unknown token stands for it).
     let byteIds: [Int32]
     let unknownId: Int32
-    /// Put `▁` before text that starts the input (Llama 2's `add_space_prefix`; not Gemma).
-    let addSpacePrefix: Bool
+    /// Where `▁` is put before the text between added tokens (Llama 2 and Mistral; never for Gemma).
+    let spacePrefix: SpacePrefix
+    /// `tokenizers`' Metaspace `split`: each `▁` starts a word and no merge crosses into it.
+    let splitWords: Bool
 
     static let metaSpace: [UInt8] = [0xE2, 0x96, 0x81]
 
@@ -63,10 +65,11 @@ struct SentencePieceBPE: Sendable {
         guard n > 0 else { return }
         // Normalize: spaces are spelled `▁`.
         s.text.removeAll(keepingCapacity: true)
-        // As `tokenizers`' Metaspace (prepend_scheme "first"): not when the text already starts with a space.
-        if addSpacePrefix && atStart && p[0] != 0x20 { s.text.append(contentsOf: Self.metaSpace) }
         for i in 0..<n {
             if p[i] == 0x20 { s.text.append(contentsOf: Self.metaSpace) } else { s.text.append(p[i]) }
+        }
+        if spacePrefix.applies(atStart: atStart, startsWithMetaSpace: s.text.starts(with: Self.metaSpace)) {
+            s.text.insert(contentsOf: Self.metaSpace, at: 0)
         }
         s.start.removeAll(keepingCapacity: true)
         s.end.removeAll(keepingCapacity: true)
@@ -130,6 +133,8 @@ struct SentencePieceBPE: Sendable {
     private func push(_ left: Int32, _ text: UnsafePointer<UInt8>, _ s: inout Scratch) {
         let l = Int(left), r = Int(s.next[l])
         guard r >= 0 else { return }
+        // A word starts at each `▁`: merging into it would join two words.
+        if splitWords && startsWithMetaSpace(text, Int(s.start[r]), Int(s.end[r])) { return }
         if let pairMerges {
             // As `tokenizers`: any two ids merge when their pair is listed, byte-fallback ids included.
             let v = pairMerges.get(s.id[l], s.id[r])
@@ -178,10 +183,41 @@ struct SentencePieceBPE: Sendable {
         return top
     }
 
+    @inline(__always)
+    private func startsWithMetaSpace(_ text: UnsafePointer<UInt8>, _ i: Int, _ end: Int) -> Bool {
+        end - i >= 3 && text[i] == 0xE2 && text[i + 1] == 0x96 && text[i + 2] == 0x81
+    }
+
     /// Bytes of the UTF-8 sequence starting with `lead` (1 for a stray continuation byte).
     @inline(__always)
     static func scalarLength(_ lead: UInt8, available: Int) -> Int {
         let n = lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4
         return min(n, available)
+    }
+}
+
+/// Where a SentencePiece-style tokenizer puts `▁` before a segment of text (the text between
+/// added tokens), as the `tokenizers` component that does it in each file form.
+enum SpacePrefix: Sendable, Equatable {
+    /// Gemma; Metaspace `prepend_scheme: never`; GGUF `add_space_prefix` false.
+    case never
+    /// Metaspace `prepend_scheme: first` (transformers 4.4x and 5 for Llama 2 and Mistral; GGUF
+    /// `add_space_prefix`, as transformers converts it): only the segment that starts the input,
+    /// and not when it already starts with `▁` (a space).
+    case first
+    /// Metaspace `prepend_scheme: always` (or the older `add_prefix_space: true`): every segment
+    /// not already starting with `▁`.
+    case always
+    /// The `Prepend "▁"` normalizer (Llama 2 and Mistral as first published on the Hub): every
+    /// segment, even one that starts with a space.
+    case everySegment
+
+    func applies(atStart: Bool, startsWithMetaSpace: Bool) -> Bool {
+        switch self {
+        case .never: return false
+        case .first: return atStart && !startsWithMetaSpace
+        case .always: return !startsWithMetaSpace
+        case .everySegment: return true
+        }
     }
 }

@@ -5,6 +5,8 @@ public struct StreamingDecoder: Sendable {
     public let tokenizer: Tokenizer
     public let skipSpecialTokens: Bool
     private var pending: [UInt8] = []
+    /// No byte has been produced yet (the tokenizer may drop a leading space).
+    private var atStart = true
 
     public init(tokenizer: Tokenizer, skipSpecialTokens: Bool = false) {
         self.tokenizer = tokenizer
@@ -15,6 +17,10 @@ public struct StreamingDecoder: Sendable {
     public mutating func feed(_ id: Int) -> String {
         if skipSpecialTokens && tokenizer.isSpecial(id) { return "" }
         tokenizer.appendTokenBytes(id, to: &pending)
+        if atStart && !pending.isEmpty {
+            atStart = false
+            if tokenizer.core.stripLeadingSpace && pending[0] == 0x20 { pending.removeFirst() }
+        }
         return drain(holdIncomplete: true)
     }
 
@@ -27,7 +33,8 @@ public struct StreamingDecoder: Sendable {
 
     /// The held-back bytes, replaced by U+FFFD as `decode` would; resets the decoder.
     public mutating func finish() -> String {
-        drain(holdIncomplete: false)
+        atStart = true
+        return drain(holdIncomplete: false)
     }
 
     /// True when bytes of an incomplete character are held back.

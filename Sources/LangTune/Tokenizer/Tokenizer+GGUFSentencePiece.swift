@@ -75,7 +75,9 @@ extension GGUFTokenizerLoader {
             addSpacePrefix = b
         }
         parts.sentencePiece = SentencePieceParts(pieces: pieces, decoded: decoded, rank: rank, byteIds: byteIds,
-                                                 unknownId: unknownId, addSpacePrefix: addSpacePrefix)
+                                                 unknownId: unknownId, spacePrefix: addSpacePrefix ? .first : .never)
+        // transformers' LlamaTokenizer decodes with `Strip` (and llama.cpp drops that space too).
+        parts.stripLeadingSpace = addSpacePrefix
         try readSpecialIds(into: &parts, addBOSByDefault: true)
         return parts
     }

@@ -1,8 +1,8 @@
 import Foundation
 
 extension Tokenizer {
-    /// Loads a Hugging Face `tokenizer.json` (byte-level BPE, or Gemma's SentencePiece-style BPE with
-    /// `byte_fallback`) and, if given, `tokenizer_config.json`
+    /// Loads a Hugging Face `tokenizer.json` (byte-level BPE, or the SentencePiece-style BPE with
+    /// `byte_fallback` of Gemma, Llama 2 and Mistral) and, if given, `tokenizer_config.json`
     /// (BOS/EOS token strings, `add_bos_token`). `file` names the source in errors.
     ///
     /// BOS/EOS added by `encode(addSpecialTokens: true)` come from the post-processor's
@@ -92,8 +92,12 @@ struct HuggingFaceTokenizerLoader {
                 normalized: entry["normalized"]?.bool ?? !special))
         }
 
+        let config = try configJSON.map { try parse($0, "tokenizer_config.json") }
         if byteFallback {
-            try checkSentencePieceText(root)
+            let text = try llamaTokenizerText(config) ?? sentencePieceText(root)
+            parts.sentencePiece?.spacePrefix = text.prefix
+            parts.sentencePiece?.splitWords = text.splitWords
+            parts.stripLeadingSpace = text.stripLeadingSpace
         } else {
             if let normalizer = root["normalizer"], !normalizer.isNull {
                 throw fail("normalizer \(type(normalizer)) is not supported (byte-level BPE tokenizers have none)")
@@ -104,8 +108,7 @@ struct HuggingFaceTokenizerLoader {
         let hasTemplate = try postProcessor(root["post_processor"] ?? .null, into: &parts)
 
         // tokenizer_config.json
-        if let configJSON {
-            let config = try parse(configJSON, "tokenizer_config.json")
+        if let config {
             func tokenString(_ key: String) -> String? {
                 guard let v = config[key] else { return nil }
                 return v.string ?? v["content"]?.string

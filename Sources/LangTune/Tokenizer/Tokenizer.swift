@@ -2,7 +2,7 @@ import Foundation
 
 /// A BPE tokenizer that gives the ids Hugging Face `tokenizers` gives: byte-level
 /// (GPT-2, Llama 3, Qwen2 and SmolLM pre-tokenization; from tokenizer.json or GGUF metadata)
-/// or SentencePiece-style with byte fallback (Gemma, Llama 2, Mistral; from GGUF metadata).
+/// or SentencePiece-style with byte fallback (Gemma, Llama 2, Mistral; from tokenizer.json or GGUF metadata).
 ///
 /// Immutable after loading and safe to share between threads; a bounded cache of
 /// encoded words makes repeated words cheap.
@@ -100,6 +100,7 @@ public final class Tokenizer: Sendable {
             if skipSpecialTokens && isSpecial(id) { continue }
             appendTokenBytes(id, to: &bytes)
         }
+        if core.stripLeadingSpace, bytes.first == 0x20 { bytes.removeFirst() }
         return UTF8Repair.string(from: bytes)
     }
 
@@ -199,4 +200,6 @@ struct TokenizerCore: Sendable {
     var padTokenId: Int?
     var bosToken: String?
     var eosToken: String?
+    /// Decoding drops a space that starts the text (Llama 2 / Mistral `tokenizer.json` `Strip` decoder).
+    var stripLeadingSpace = false
 }

@@ -23,6 +23,9 @@ struct TokenizerParts {
     /// Set for SentencePiece-style vocabularies (GGUF `llama`): `vocab` then holds the file's
     /// literal token strings, and encoding runs `SentencePieceBPE` instead of byte-level BPE.
     var sentencePiece: SentencePieceParts?
+    /// The decoder drops one space that starts the decoded text (`tokenizers`' `Strip` decoder after
+    /// `Fuse`: the `▁` Llama 2 and Mistral put before the text).
+    var stripLeadingSpace = false
 
     /// Ids above this are refused (a corrupt file must not make us allocate gigabytes).
     static let maxId = 1 << 24
@@ -187,7 +190,8 @@ struct TokenizerParts {
             // Later duplicates win, as in a Python dict built from the token list.
             for (id, piece) in spm.pieces.enumerated() where !piece.isEmpty { pieces.set(piece, Int32(id)) }
             spmModel = SentencePieceBPE(vocab: pieces, rank: spm.rank, pairMerges: spm.pairMerges, byteIds: spm.byteIds,
-                                        unknownId: spm.unknownId, addSpacePrefix: spm.addSpacePrefix)
+                                        unknownId: spm.unknownId, spacePrefix: spm.spacePrefix,
+                                        splitWords: spm.splitWords)
         }
         let raw = added.filter { !$0.normalized }
         let normalized = added.filter { $0.normalized }
@@ -200,7 +204,8 @@ struct TokenizerParts {
             addedByContent: addedByContent, unmappedVocab: unmapped,
             prefixIds: prefixIds, suffixIds: suffixIds, vocabSize: vocabSize,
             tokenText: tokenText, tokenOffsets: offsets, special: special,
-            bosTokenId: bosId, eosTokenId: eosId, padTokenId: padId, bosToken: bosText, eosToken: eosText)
+            bosTokenId: bosId, eosTokenId: eosId, padTokenId: padId, bosToken: bosText, eosToken: eosText,
+            stripLeadingSpace: stripLeadingSpace)
     }
 }
 
@@ -216,5 +221,6 @@ struct SentencePieceParts {
     var pairMerges: MergeTable? = nil
     var byteIds: [Int32]
     var unknownId: Int32
-    var addSpacePrefix: Bool
+    var spacePrefix: SpacePrefix
+    var splitWords = false
 }

@@ -36,7 +36,9 @@ final class SentencePieceTokenizerTests: XCTestCase {
         // Text already starting with a space gets no second `▁` (transformers' Metaspace, prepend_scheme "first").
         XCTAssertEqual(t.encode(" abc"), [265, 264])
         XCTAssertEqual(t.decode([1, 265, 264, 2]), "<s> abc</s>")
-        XCTAssertEqual(t.decode([1, 265, 264, 2], skipSpecialTokens: true), " abc")
+        // transformers builds a LlamaTokenizer for this vocabulary, whose decoder strips the leading space
+        // (checked on a real vocabulary in Tests/Interop/test_sentencepiece_hf.py).
+        XCTAssertEqual(t.decode([1, 265, 264, 2], skipSpecialTokens: true), "abc")
         XCTAssertEqual(t.id(forToken: "▁a"), 265)
         XCTAssertEqual(t.tokenBytes(265), Array(" a".utf8))
         XCTAssertEqual(t.vocabSize, 268)

@@ -92,7 +92,7 @@ final class TokenizerLoadingTests: XCTestCase {
             json["model"] = model
         }
         XCTAssertEqual(message { try Tokenizer(tokenizerJSON: fallback, tokenizerConfigJSON: nil, file: "t.json") },
-                       #"t.json: normalizer null is not supported (supported with byte_fallback BPE: Gemma's normalizer Replace " " → "▁", decoder Replace/ByteFallback/Fuse)"#)
+                       #"t.json: pre-tokenizer ByteLevel with no normalizer is not supported (supported with byte_fallback BPE: normalizer Replace " " → "▁" (Gemma) or Prepend "▁" + Replace (Llama 2, Mistral), or a Metaspace pre-tokenizer; decoder Replace/ByteFallback/Fuse with or without Strip)"#)
         XCTAssertEqual(message { try Tokenizer(tokenizerJSON: Data("{\"model\": [1,".utf8), tokenizerConfigJSON: nil, file: "t.json") },
                        "t.json: tokenizer.json is not valid JSON: unexpected end of input at byte 13")
         let deep = Data((String(repeating: "[", count: 100_000)).utf8)
