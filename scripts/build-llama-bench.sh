@@ -4,8 +4,9 @@
 # cmake and ninja from PyPI: about 6 minutes each on 2 cores. The binaries land in
 # $LANGTUNE_HOME/llama.cpp/bin (default ~/.cache/langtune), where bench finds them;
 # LANGTUNE_LLAMA_BENCH / LANGTUNE_LLAMA_SERVER=path override. Built with -DGGML_NATIVE=ON: for this
-# machine's CPU only. Arguments name the targets (default: llama-bench llama-server); one already
-# built is skipped unless --force comes first.
+# machine's CPU only. Arguments name the targets (default: llama-bench llama-server; also
+# llama-tokenize, which checks that llama.cpp reads an exported vocabulary); one already built is
+# skipped unless --force comes first.
 set -euo pipefail
 home="${LANGTUNE_HOME:-$HOME/.cache/langtune}"
 dest="$home/llama.cpp"
@@ -16,7 +17,7 @@ wanted=("$@")
 [ ${#wanted[@]} -gt 0 ] || wanted=(llama-bench llama-server)
 targets=()
 for t in "${wanted[@]}"; do
-  case "$t" in llama-bench|llama-server) ;; *) echo "build-llama-bench: unknown target $t" >&2; exit 2 ;; esac
+  case "$t" in llama-bench|llama-server|llama-tokenize) ;; *) echo "build-llama-bench: unknown target $t" >&2; exit 2 ;; esac
   if [ -x "$dest/bin/$t" ] && [ $force = 0 ]; then
     echo "build-llama-bench: $dest/bin/$t is there (--force rebuilds)" >&2
   else

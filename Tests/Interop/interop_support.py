@@ -62,3 +62,20 @@ def score_has_adapter():
     """Whether this langtune's `score` takes --adapter (added by the LoRA forward pass)."""
     p = subprocess.run([LANGTUNE_BIN, "score", "--help"], capture_output=True, text=True)
     return "--adapter" in p.stdout
+
+
+def llama_tokenize():
+    """llama.cpp's llama-tokenize (scripts/build-llama-bench.sh llama-tokenize), or a pytest skip."""
+    import pytest
+    path = os.environ.get("LANGTUNE_LLAMA_TOKENIZE") or os.path.join(langtune_home(), "llama.cpp", "bin", "llama-tokenize")
+    if not os.access(path, os.X_OK):
+        pytest.skip(f"no llama-tokenize at {path} (scripts/build-llama-bench.sh llama-tokenize, ~6 minutes)")
+    return path
+
+
+def llama_tokenize_ids(tool, model, text):
+    """llama.cpp's ids for `text` (BOS added as the vocabulary says, special tokens parsed)."""
+    p = subprocess.run([tool, "-m", str(model), "-p", text, "--ids", "--log-disable"], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise AssertionError(f"llama-tokenize failed on {model} ({p.returncode}):\n{p.stderr[-2000:]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])

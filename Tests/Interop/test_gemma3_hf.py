@@ -205,3 +205,23 @@ def test_langtune_loads_gemma3_conditional_generation_folder(gemma3_reference, t
         assert got["ids"] == ref_tok(text)["input_ids"]
         errors.append(assert_logits_match(got, last_logits(model, got["ids"]), f"conditional generation: {text!r}"))
     print(f"gemma3 conditional generation folder: max relative error {max(errors):.2e}")
+
+
+def test_llamacpp_reads_gguf_exported_from_hf_folder(gemma3, gemma3_reference, tmp_path):
+    """transformers' folder of the GGUF, merged by LangTune to GGUF (zero adapter): llama.cpp
+    (`llama-tokenize`, scripts/build-llama-bench.sh llama-tokenize; skipped without it) gives the same
+    ids on it as on Google's GGUF, whose vocabulary LangTune rebuilt from tokenizer.json (scores made
+    from the id order; the Swift test Gemma3CLITests compares the vocabularies entry by entry)."""
+    tool = S.llama_tokenize()
+    folder, _, _ = gemma3_reference
+    zero = tmp_path / "zero"
+    S.langtune("adapter-init", "--model", folder, "--output", zero, "--rank", 2)
+    exported = tmp_path / "exported.gguf"
+    S.langtune("merge", "--model", folder, "--adapter", zero, "--output", exported, "--format", "gguf")
+    mismatches = []
+    for text in TEXTS:
+        want, got = S.llama_tokenize_ids(tool, gemma3, text), S.llama_tokenize_ids(tool, exported, text)
+        if want != got:
+            mismatches.append(f"{text!r}: Google's GGUF {want} exported {got}")
+    print(f"llama.cpp on the exported Gemma GGUF: {len(TEXTS)} texts, {len(mismatches)} mismatches")
+    assert not mismatches, "\n".join(mismatches)

@@ -143,12 +143,10 @@ def test_ids_and_text_match_transformers_in_every_form(folders):
     assert all(checks.values()), checks
 
 
-def test_gguf_vocabulary_matches_transformers(folders, tmp_path):
-    """The same model as a llama.cpp GGUF vocabulary (tokens, scores, types; no merges), read by
-    transformers' GGUF loader and by LangTune."""
+def write_vocabulary_gguf(version, path):
+    """Mistral's SentencePiece model as llama.cpp's converter stores it: tokens, scores, types; no merges."""
     import gguf
     import sentencepiece as spm
-    version, _ = folders
     sp = spm.SentencePieceProcessor(model_file=mistral_model(version))
     n = sp.get_piece_size()
     tokens, scores, types = [], [], []
@@ -157,7 +155,6 @@ def test_gguf_vocabulary_matches_transformers(folders, tmp_path):
         scores.append(sp.get_score(i))
         types.append(gguf.TokenType.UNKNOWN if sp.is_unknown(i) else gguf.TokenType.CONTROL if sp.is_control(i)
                      else gguf.TokenType.BYTE if sp.is_byte(i) else gguf.TokenType.NORMAL)
-    path = tmp_path / f"mistral-{version}-vocab.gguf"
     w = gguf.GGUFWriter(str(path), "llama")
     w.add_context_length(4096)
     w.add_embedding_length(64)
@@ -177,6 +174,13 @@ def test_gguf_vocabulary_matches_transformers(folders, tmp_path):
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
+
+
+def test_gguf_vocabulary_matches_transformers(folders, tmp_path):
+    """The same model as a llama.cpp GGUF vocabulary, read by transformers' GGUF loader and by LangTune."""
+    version, _ = folders
+    path = tmp_path / f"mistral-{version}-vocab.gguf"
+    write_vocabulary_gguf(version, path)
     theirs = AutoTokenizer.from_pretrained(str(tmp_path), gguf_file=path.name)
     mismatches = []
     for text in TEXTS:
@@ -192,13 +196,13 @@ def test_gguf_vocabulary_matches_transformers(folders, tmp_path):
     assert not mismatches, "\n".join(mismatches)
 
 
-def test_generated_text_matches_transformers(tmp_path):
-    """A tiny random Llama with Mistral 7B v0.1's tokenizer, as a Hugging Face folder: LangTune's greedy
-    ids and text equal transformers' `generate` and `decode(skip_special_tokens=True)`, including the
-    leading space the tokenizer's decoder drops from an answer that starts with `▁`."""
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory):
+    """A tiny random Llama with Mistral 7B v0.1's tokenizer, as a Hugging Face folder, and its tokenizer."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
-    spm_dir = tmp_path / "spm"
+    root = tmp_path_factory.mktemp("tiny-mistral-tokenizer")
+    spm_dir = root / "spm"
     spm_dir.mkdir()
     shutil.copy(mistral_model("v1"), spm_dir / "tokenizer.model")
     (spm_dir / "tokenizer_config.json").write_text(json.dumps({
@@ -210,12 +214,23 @@ def test_generated_text_matches_transformers(tmp_path):
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
                          bos_token_id=1, eos_token_id=2, tie_word_embeddings=False)
     model = LlamaForCausalLM(config).eval()
-    folder = tmp_path / "tiny_mistral_tokenizer"
+    folder = root / "tiny"
     model.save_pretrained(str(folder))
     tok.save_pretrained(str(folder))
-    prompts = ["Merhaba, nasılsın?", "北京是", "The capital of France is", "x"]
+    return folder, tok, model
+
+
+PROMPTS = ["Merhaba, nasılsın?", "北京是", "The capital of France is", "x"]
+
+
+def test_generated_text_matches_transformers(tiny_folder):
+    """LangTune's greedy ids and text on the tiny folder equal transformers' `generate` and
+    `decode(skip_special_tokens=True)`, including the leading space the tokenizer's decoder drops
+    from an answer that starts with `▁`."""
+    import torch
+    folder, tok, model = tiny_folder
     led_with_space = 0
-    for p in prompts:
+    for p in PROMPTS:
         inputs = tok(p, return_tensors="pt")
         with torch.no_grad():
             out = model.generate(**inputs, max_new_tokens=8, do_sample=False)
@@ -229,3 +244,49 @@ def test_generated_text_matches_transformers(tmp_path):
         led_with_space += tok.convert_ids_to_tokens(new[0]).startswith("▁")
     # At least one answer begins with `▁`, so the dropped space was checked.
     assert led_with_space >= 1
+
+
+def test_hf_folder_exports_to_gguf(tiny_folder, tmp_path):
+    """`langtune merge --format gguf` of the folder (zero adapter) writes a SentencePiece vocabulary
+    (scores made from the merges' order): transformers' GGUF loader and LangTune give the folder's ids
+    on every text, and LangTune's greedy ids from the GGUF equal those from the folder."""
+    folder, tok, _ = tiny_folder
+    zero = tmp_path / "zero"
+    S.langtune("adapter-init", "--model", folder, "--output", zero, "--rank", 2)
+    out = tmp_path / "tiny.gguf"
+    S.langtune("merge", "--model", folder, "--adapter", zero, "--output", out, "--format", "gguf", "--dtype", "f32")
+    theirs = AutoTokenizer.from_pretrained(str(tmp_path), gguf_file=out.name)
+    mismatches = []
+    for text in TEXTS:
+        want = tok(text)["input_ids"]
+        got_t = theirs(text)["input_ids"]
+        got_l = json.loads(S.langtune("tokenize", "--model", out, "--json", "--", text))["ids"]
+        if not (want == got_t == got_l):
+            mismatches.append(f"{text!r}: folder {want} transformers-gguf {got_t} langtune-gguf {got_l}")
+    print(f"gguf export: {len(TEXTS)} texts, {len(mismatches)} mismatches")
+    assert not mismatches, "\n".join(mismatches)
+    for p in PROMPTS:
+        a = json.loads(S.langtune("generate", "--model", folder, "--prompt", p, "--max-tokens", 8, "--json"))
+        b = json.loads(S.langtune("generate", "--model", out, "--prompt", p, "--max-tokens", 8, "--json"))
+        assert (b["prompt_ids"], b["ids"], b["text"]) == (a["prompt_ids"], a["ids"], a["text"]), p
+
+
+def test_llamacpp_reads_exported_gguf(tiny_folder, tmp_path):
+    """llama.cpp (`llama-tokenize`, scripts/build-llama-bench.sh llama-tokenize; skipped without it) on the
+    GGUF LangTune exports from the folder gives the folder's transformers ids, on the texts where
+    llama.cpp's own rule for `▁` agrees with transformers' (it puts one before every text segment,
+    even one starting with a space or following a special token)."""
+    tool = S.llama_tokenize()
+    folder, tok, _ = tiny_folder
+    zero = tmp_path / "zero"
+    S.langtune("adapter-init", "--model", folder, "--output", zero, "--rank", 2)
+    exported = tmp_path / "exported.gguf"
+    S.langtune("merge", "--model", folder, "--adapter", zero, "--output", exported, "--format", "gguf")
+    texts = [t for t in TEXTS if t and not t[0].isspace() and "<s>" not in t and "</s>" not in t]
+    mismatches = []
+    for text in texts:
+        want, got = tok(text)["input_ids"], S.llama_tokenize_ids(tool, exported, text)
+        if want != got:
+            mismatches.append(f"{text!r}: transformers {want} llama.cpp {got}")
+    print(f"llama.cpp: {len(texts)} texts, {len(mismatches)} mismatches")
+    assert not mismatches, "\n".join(mismatches)

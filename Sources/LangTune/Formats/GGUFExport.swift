@@ -69,7 +69,8 @@ extension ModelExporter {
         case .huggingFace(let json, let config, let file):
             var eos: Int?
             for (key, value) in try TokenizerExport.ggufMetadata(tokenizerJSON: json, tokenizerConfigJSON: config,
-                                                                  file: file, vocabSize: c.vocabSize) {
+                                                                  file: file, vocabSize: c.vocabSize,
+                                                                  architecture: arch) {
                 w.set(key, value)
                 if key == "tokenizer.ggml.eos_token_id" { eos = value.int }
             }
@@ -114,11 +115,25 @@ extension ModelExporter {
         try w.write(to: path)
     }
 
-    /// Gemma 3's own keys (sliding window, local RoPE base, …) from the source GGUF, the only Gemma
-    /// source LangTune loads: the config keeps what it uses, not every key llama.cpp reads.
+    /// Gemma 3's own keys (sliding window, local RoPE base, …): copied from a GGUF source (the config
+    /// keeps what it uses, not every key llama.cpp reads), written from the config otherwise. The
+    /// layer pattern, local RoPE base and query scalar are written only where they differ from what
+    /// a reader assumes without them (llama.cpp reads none of them).
     private func copyGemma3Metadata(into w: inout GGUFWriter) throws {
-        guard case .gguf(let m, let file) = files.tokenizer, let keys = try? GGUFFile(path: file).metadataKeys else {
-            throw FormatError(file: files.path, "a gemma3 GGUF export needs a GGUF source (its gemma3.* metadata and SentencePiece vocabulary); merge to a Hugging Face folder (--format hf)")
+        guard case .gguf(let m, let file) = files.tokenizer else {
+            guard let g = files.config.gemma3 else { return }
+            let c = files.config
+            w.set("gemma3.attention.sliding_window", .u32(UInt32(g.slidingWindow)))
+            if g.slidingWindowPattern != 6 { w.set("gemma3.attention.sliding_window_pattern", .u32(UInt32(g.slidingWindowPattern))) }
+            if g.localRopeTheta != 10_000 { w.set("gemma3.rope.local_freq_base", .f32(Float(g.localRopeTheta))) }
+            if g.queryPreAttnScalar != Double(c.numLayers == 62 ? c.hiddenSize / c.numHeads : c.headDim) {
+                w.set("gemma3.attention.query_pre_attn_scalar", .f32(Float(g.queryPreAttnScalar)))
+            }
+            if let cap = g.finalLogitSoftcap { w.set("gemma3.final_logit_softcapping", .f32(Float(cap))) }
+            return
+        }
+        guard let keys = try? GGUFFile(path: file).metadataKeys else {
+            throw FormatError(file: file, "cannot re-read the source's metadata")
         }
         let written = Set(w.metadataKeys)
         for key in keys where key.hasPrefix("gemma3.") && !written.contains(key) { w.set(key, m[key]!) }

@@ -170,10 +170,16 @@ public enum TokenizerExport {
     /// tokens as their content), token types (3 control for special added tokens, 4
     /// user-defined for other added tokens, 5 unused for padding ids up to `vocabSize`),
     /// merges, BOS/EOS/padding ids, whether BOS/EOS are added, and the `pre` name.
+    /// A byte-fallback tokenizer.json (Gemma, Llama 2, Mistral) becomes a SentencePiece vocabulary
+    /// instead (`sentencePieceGGUFMetadata`); `architecture` is the GGUF's.
     public static func ggufMetadata(tokenizerJSON: Data, tokenizerConfigJSON: Data?, file: String,
-                                    vocabSize: Int) throws -> [(String, GGUFValue)] {
+                                    vocabSize: Int, architecture: String = "llama") throws -> [(String, GGUFValue)] {
         func fail(_ p: String) -> FormatError { FormatError(file: file, p) }
         let parts = try HuggingFaceTokenizerLoader(file: file).load(tokenizerJSON, tokenizerConfigJSON)
+        if parts.sentencePiece != nil {
+            return try sentencePieceGGUFMetadata(parts: parts, core: try parts.build(), file: file,
+                                                 architecture: architecture, vocabSize: vocabSize)
+        }
         guard let pre = preName(parts.preTokenizer) else {
             throw fail("this pre-tokenizer has no GGUF tokenizer.ggml.pre equivalent (gpt2, smollm, llama-bpe, qwen2)")
         }

@@ -31,6 +31,7 @@ extension HuggingFaceTokenizerLoader {
             table.get([0x3C, 0x30, 0x78, hex[b >> 4], hex[b & 15], 0x3E])
         }
         var mergeTable = MergeTable(capacity: max(merges.count, 1))
+        var ranks = [Int32](repeating: Int32.max, count: count)
         for (rank, (a, b)) in merges.enumerated() {
             let left = Array(a.utf8), right = Array(b.utf8)
             let l = table.get(left), r = table.get(right), m = table.get(left + right)
@@ -39,13 +40,14 @@ extension HuggingFaceTokenizerLoader {
                 throw fail("merge \(rank) \"\(a) \(b)\": \(missing.debugDescription) is not in the vocabulary")
             }
             mergeTable.set(left: l, right: r, rank: UInt32(rank), merged: m)
+            ranks[Int(m)] = min(ranks[Int(m)], Int32(rank))
         }
         var unknownId: Int32 = -1
         if let unknownToken {
             unknownId = table.get(Array(unknownToken.utf8))
             guard unknownId >= 0 else { throw fail("unk_token \(unknownToken.debugDescription) is not in the vocabulary") }
         }
-        return SentencePieceParts(pieces: pieces, decoded: decoded, rank: [], pairMerges: mergeTable, byteIds: byteIds,
+        return SentencePieceParts(pieces: pieces, decoded: decoded, rank: ranks, pairMerges: mergeTable, byteIds: byteIds,
                                   unknownId: unknownId, spacePrefix: .never)
     }
 

@@ -215,7 +215,9 @@ struct SentencePieceParts {
     var pieces: [[UInt8]]
     /// The bytes the id decodes to (`▁` as a space, `<0xXX>` as its byte).
     var decoded: [[UInt8]]
-    /// Merge rank per merged entry (GGUF vocabularies); empty when `pairMerges` ranks instead.
+    /// Merge rank per merged entry (`Int32.max`: never merged). GGUF vocabularies merge by it; for a
+    /// `tokenizer.json`, whose `pairMerges` rank instead, it is the best rank of a pair making the
+    /// entry (what a GGUF export turns into scores).
     var rank: [Int32]
     /// Ranks per pair of ids, from a `tokenizer.json`'s merges.
     var pairMerges: MergeTable? = nil

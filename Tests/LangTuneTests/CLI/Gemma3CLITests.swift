@@ -49,8 +49,8 @@ final class Gemma3CLITests: XCTestCase {
                                    "--max-tokens", "4"])
             XCTAssertEqual(gen.status, 0, gen.stderr)
         }
-        // Merged into a Hugging Face folder, it generates what the GGUF + adapter generates; that folder cannot
-        // become a GGUF (its tokenizer.json has no SentencePiece scores), and says so.
+        // Merged into a Hugging Face folder, it generates what the GGUF + adapter generates; that folder becomes a
+        // GGUF again (a zero adapter), its vocabulary as Google's GGUF holds it.
         let lora = dir.appendingPathComponent("lora").path, merged = dir.appendingPathComponent("merged").path
         let merge = try CLI.run(["merge", "--model", model, "--adapter", lora, "--output", merged])
         XCTAssertEqual(merge.status, 0, merge.stderr)
@@ -64,8 +64,47 @@ final class Gemma3CLITests: XCTestCase {
             return try XCTUnwrap(out["ids"] as? [Int])
         }
         XCTAssertEqual(try greedy(["--model", merged]), try greedy(["--model", model, "--adapter", lora]))
-        let back = try CLI.run(["merge", "--model", merged, "--adapter", lora, "--output", merged + ".gguf", "--format", "gguf"])
-        XCTAssertNotEqual(back.status, 0)
-        XCTAssertTrue(back.stderr.contains("a gemma3 GGUF export needs a GGUF source"), back.stderr)
+        let zero = dir.appendingPathComponent("zero").path
+        let initZero = try CLI.run(["adapter-init", "--model", merged, "--output", zero, "--rank", "2"])
+        XCTAssertEqual(initZero.status, 0, initZero.stderr)
+        let back = try CLI.run(["merge", "--model", merged, "--adapter", zero, "--output", merged + ".gguf", "--format", "gguf"])
+        XCTAssertEqual(back.status, 0, back.stderr)
+        try assertSameVocabulary(original: model, exported: merged + ".gguf")
+        XCTAssertEqual(try greedy(["--model", merged + ".gguf"]).prefix(2), try greedy(["--model", merged]).prefix(2))
+    }
+
+    /// The exported vocabulary against Google's: tokens and types equal, scores equal except the normal
+    /// tokens', which fall with the id in both (the order llama.cpp merges in), and the same ids.
+    private func assertSameVocabulary(original: String, exported: String) throws {
+        let a = try GGUFFile(path: original).metadata, b = try GGUFFile(path: exported).metadata
+        func strings(_ m: [String: GGUFValue], _ k: String) -> [String] { (m[k]?.array ?? []).map { $0.string ?? "?" } }
+        func numbers(_ m: [String: GGUFValue], _ k: String) -> [Double] { (m[k]?.array ?? []).map { $0.double ?? .nan } }
+        let tokens = strings(a, "tokenizer.ggml.tokens")
+        XCTAssertEqual(tokens.count, 262_144)
+        XCTAssertEqual(strings(b, "tokenizer.ggml.tokens"), tokens)
+        let types = numbers(a, "tokenizer.ggml.token_type")
+        XCTAssertEqual(numbers(b, "tokenizer.ggml.token_type"), types)
+        let sa = numbers(a, "tokenizer.ggml.scores"), sb = numbers(b, "tokenizer.ggml.scores")
+        XCTAssertEqual(sb.count, sa.count)
+        var previous: (Double, Double)?
+        var differing = 0
+        for id in 0..<min(sa.count, sb.count, types.count) {
+            if types[id] != 1 {
+                if sa[id] != sb[id] { differing += 1 }
+                continue
+            }
+            if let (pa, pb) = previous { if !(sa[id] < pa && sb[id] < pb) { differing += 1 } }
+            previous = (sa[id], sb[id])
+        }
+        XCTAssertEqual(differing, 0, "scores out of order or different")
+        for key in ["tokenizer.ggml.model", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "tokenizer.ggml.unknown_token_id",
+                    "tokenizer.ggml.padding_token_id", "tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_eos_token",
+                    "tokenizer.ggml.add_space_prefix", "gemma3.attention.sliding_window"] {
+            XCTAssertEqual(b[key], a[key], key)
+        }
+        let ta = try Tokenizer(ggufMetadata: a, file: original), tb = try Tokenizer(ggufMetadata: b, file: exported)
+        for text in ["Türkiye'nin başkenti neresidir?\n\n\n  a   b", "<start_of_turn>user\n中国的首都是哪里？<end_of_turn>", "x\t\ty  z 🤗"] {
+            XCTAssertEqual(tb.encode(text, addSpecialTokens: true), ta.encode(text, addSpecialTokens: true), text)
+        }
     }
 }
