@@ -169,10 +169,10 @@ def test_linear_rope_scaling_of_global_layers(gemma3_reference, tmp_path):
     print(f"gemma3 linear rope x8: max relative error {worst:.2e} (the scaling moves logits by {moved:.2e})")
 
 
-def test_langtune_loads_gemma3_conditional_generation_folder(gemma3_reference, tmp_path):
-    """Gemma 3 4B and up ship as Gemma3ForConditionalGeneration (a vision tower beside the language model).
-    transformers builds one around the 270M text model (a tiny SigLIP tower) and saves it; LangTune runs its
-    text model: the logits are transformers' on text input."""
+@pytest.fixture(scope="module")
+def gemma3_multimodal(gemma3_reference, tmp_path_factory):
+    """A Gemma3ForConditionalGeneration transformers builds around the 270M text model (a tiny SigLIP
+    tower), saved as a folder with the reference tokenizer: (folder, model)."""
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration, SiglipVisionConfig
     ref_dir, ref_tok, text_model = gemma3_reference
     vision = SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
@@ -184,11 +184,19 @@ def test_langtune_loads_gemma3_conditional_generation_folder(gemma3_reference, t
     assert not missing and not unexpected
     model.tie_weights()
     model = model.float().eval()
-    out = tmp_path / "multimodal"
+    out = tmp_path_factory.mktemp("gemma3-multimodal") / "multimodal"
     model.save_pretrained(str(out))
     for name in os.listdir(ref_dir):
         if name.startswith("tokenizer") or name.endswith(".jinja") or name == "special_tokens_map.json":
             os.symlink(os.path.join(ref_dir, name), out / name)
+    return out, model
+
+
+def test_langtune_loads_gemma3_conditional_generation_folder(gemma3_reference, gemma3_multimodal):
+    """Gemma 3 4B and up ship as Gemma3ForConditionalGeneration (a vision tower beside the language model).
+    LangTune runs the text model of the folder transformers saves: the logits are transformers' on text input."""
+    _, ref_tok, _ = gemma3_reference
+    out, model = gemma3_multimodal
     saved = json.load(open(out / "config.json"))
     assert saved["architectures"] == ["Gemma3ForConditionalGeneration"]
     from safetensors import safe_open
@@ -205,6 +213,48 @@ def test_langtune_loads_gemma3_conditional_generation_folder(gemma3_reference, t
         assert got["ids"] == ref_tok(text)["input_ids"]
         errors.append(assert_logits_match(got, last_logits(model, got["ids"]), f"conditional generation: {text!r}"))
     print(f"gemma3 conditional generation folder: max relative error {max(errors):.2e}")
+
+
+def test_langtune_loads_peft_adapter_of_conditional_generation(gemma3_multimodal, tmp_path):
+    """A PEFT LoRA made on the Gemma3ForConditionalGeneration (its language model's q/v/down projections,
+    random A and B, one module's rank and alpha set by a rank_pattern keyed by its full name): its
+    tensors are named under `language_model`, and LangTune applies it to the folder with PEFT's logits."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from safetensors import safe_open
+    out, model = gemma3_multimodal
+    base = copy_model(model)
+    module = "model.language_model.layers.5.self_attn.q_proj"
+    assert module in dict(base.named_modules()), "transformers' in-memory layout changed"
+    cfg = LoraConfig(r=4, lora_alpha=8, target_modules=r".*language_model.*\.(q_proj|v_proj|down_proj)",
+                     rank_pattern={module: 8}, alpha_pattern={module: 4}, init_lora_weights=False)
+    torch.manual_seed(11)
+    peft_model = get_peft_model(base, cfg).eval()
+    adapter = tmp_path / "adapter"
+    peft_model.save_pretrained(str(adapter))
+    with safe_open(str(adapter / "adapter_model.safetensors"), "pt") as f:
+        names = list(f.keys())
+    assert names and all("language_model" in n for n in names), names[:3]
+    assert not any("vision" in n for n in names)
+    print(f"PEFT adapter of the conditional generation model: {len(names)} tensors, e.g. {names[0]}")
+    errors, moved = [], []
+    for text in TEXTS[:2]:
+        got = S.score(str(out), text, adapter=str(adapter))
+        with torch.no_grad():
+            want = peft_model(input_ids=torch.tensor([got["ids"]])).logits[0, -1].float()
+        errors.append(assert_logits_match(got, want, f"PEFT adapter on conditional generation: {text!r}"))
+        # How far the adapter moves LangTune's logits from the plain model's: it must matter, or the
+        # comparison above proves nothing.
+        plain = last_logits(model, got["ids"])
+        moved.append(max(abs(logit - float(plain[int(i)])) for i, logit in got["last_top"]) / float(plain.abs().max()))
+    print(f"PEFT adapter on conditional generation: max relative error {max(errors):.2e}; "
+          f"the adapter moves the logits by {min(moved):.2e} or more")
+    assert min(moved) > 10 * TOL
+
+
+def copy_model(model):
+    import copy
+    return copy.deepcopy(model)
 
 
 def test_llamacpp_reads_gguf_exported_from_hf_folder(gemma3, gemma3_reference, tmp_path):

@@ -187,9 +187,10 @@ extension LoRAAdapter {
         func fail(_ p: String) -> FormatError { FormatError(file: file, p) }
         struct Key: Hashable { var layer: Int; var target: LoRATarget }
         var aMatrices: [Key: WeightTensor] = [:], bMatrices: [Key: WeightTensor] = [:]
+        var modules: [Key: String] = [:]
         for t in tensors {
-            guard let (layer, target, matrix) = parsePEFTName(t.name) else {
-                throw fail("tensor \"\(t.name)\" is not a LoRA matrix of a supported module (\(LoRATarget.allCases.map(\.rawValue).joined(separator: ", ")) in model.layers.N)")
+            guard let (layer, target, matrix, module) = parsePEFTName(t.name) else {
+                throw fail("tensor \"\(t.name)\" is not a LoRA matrix of a supported module (\(LoRATarget.allCases.map(\.rawValue).joined(separator: ", ")) in model.layers.N, or in model.language_model.layers.N of a multimodal Gemma 3)")
             }
             guard layer < model.numLayers else {
                 throw fail("tensor \"\(t.name)\" is for layer \(layer), but the model has \(model.numLayers) layers")
@@ -201,6 +202,9 @@ extension LoRAAdapter {
                 throw fail("tensor \"\(t.name)\" is \(t.dtype); LoRA matrices must be F32, F16, BF16 or F64")
             }
             let key = Key(layer: layer, target: target)
+            if let other = modules.updateValue(module, forKey: key), other != module {
+                throw fail("tensor \"\(t.name)\" names module \(module), another tensor \(other)")
+            }
             if matrix == "A" {
                 guard aMatrices.updateValue(t, forKey: key) == nil else { throw fail("tensor \"\(t.name)\" appears twice") }
             } else {
@@ -215,7 +219,7 @@ extension LoRAAdapter {
             let bName = peftName(layer: key.layer, target: key.target, matrix: "B")
             guard let a = aMatrices[key] else { throw fail("tensor \"\(bName)\" has no matching \"\(aName)\"") }
             guard let b = bMatrices[key] else { throw fail("tensor \"\(aName)\" has no matching \"\(bName)\"") }
-            let module = modulePath(layer: key.layer, target: key.target)
+            let module = modules[key] ?? modulePath(layer: key.layer, target: key.target)
             let (rank, alpha) = try s.rankAndAlpha(module: module)
             let (out, inF) = key.target.shape(model)
             guard a.shape.count == 2, b.shape.count == 2 else {
@@ -260,12 +264,21 @@ extension LoRAAdapter {
         return LoRAAdapter(config: config, layers: layers)
     }
 
-    /// (layer, target, "A"/"B") of a PEFT tensor name such as
+    /// (layer, target, "A"/"B", module path) of a PEFT tensor name such as
     /// `base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight` or
-    /// `….lora_B.default.weight`; nil for anything else.
-    static func parsePEFTName(_ name: String) -> (Int, LoRATarget, String)? {
+    /// `….lora_B.default.weight`; nil for anything else. The language model of a
+    /// `Gemma3ForConditionalGeneration` is accepted under both of transformers' layouts:
+    /// `model.language_model.layers.N…` (transformers 5) and `language_model.model.layers.N…` (4.x).
+    /// The module path (`model.language_model.layers.3.self_attn.q_proj`) is what PEFT matches
+    /// `rank_pattern` and `alpha_pattern` against.
+    static func parsePEFTName(_ name: String) -> (Int, LoRATarget, String, String)? {
         var parts = name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         if parts.starts(with: ["base_model", "model"]) { parts.removeFirst(2) }
+        var prefix = ["model"]
+        for multimodal in [["model", "language_model"], ["language_model", "model"]] where parts.starts(with: multimodal) {
+            prefix = multimodal
+            parts.replaceSubrange(0..<2, with: ["model"])
+        }
         // model.layers.N.block.target.lora_X[.adapter].weight
         guard parts.count == 7 || parts.count == 8, parts[0] == "model", parts[1] == "layers",
               let layer = Int(parts[2]), layer >= 0, String(layer) == parts[2],
@@ -277,7 +290,7 @@ extension LoRAAdapter {
         case "lora_B": matrix = "B"
         default: return nil
         }
-        return (layer, target, matrix)
+        return (layer, target, matrix, (prefix + parts[1..<5]).joined(separator: "."))
     }
 }
 

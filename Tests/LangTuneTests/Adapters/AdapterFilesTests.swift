@@ -114,6 +114,37 @@ final class AdapterFilesTests: XCTestCase {
         XCTAssertEqual(back.layers[1][.v]!.b.bits, v.b.bits)
     }
 
+    /// PEFT adapters made on a Gemma3ForConditionalGeneration name the language model's modules under
+    /// `language_model` (transformers 5: `model.language_model.layers.N`, 4.x: `language_model.model.layers.N`);
+    /// rank_pattern keys match that full name, not LangTune's own.
+    func testLoadsMultimodalLanguageModelNames() throws {
+        let dir = try S.tempDir("adapter-multimodal")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var cfg = S.peftConfig(r: 2, alpha: 4, targets: ["q_proj"])
+        cfg["rank_pattern"] = [#"model\.language_model\.layers\.1\.self_attn\.q_proj"#: 4]
+        for prefix in ["base_model.model.model.language_model.layers.", "base_model.model.language_model.model.layers."] {
+            try S.writePEFT(dir, config: cfg, tensors: [
+                (prefix + "0.self_attn.q_proj.lora_A.weight", [2, 32], .f32),
+                (prefix + "0.self_attn.q_proj.lora_B.weight", [32, 2], .f32),
+                (prefix + "1.self_attn.q_proj.lora_A.weight", [4, 32], .f32),
+                (prefix + "1.self_attn.q_proj.lora_B.weight", [32, 4], .f32),
+            ])
+            if prefix.contains("model.language_model.layers") {
+                let adapter = try LoRAAdapter.load(from: dir.path, model: model)
+                XCTAssertEqual(adapter.layers[0][.q]?.rank, 2)
+                XCTAssertEqual(adapter.layers[1][.q]?.rank, 4)
+            } else {
+                // The 4.x layout's module is language_model.model.layers.1…: the pattern does not match it.
+                XCTAssertThrowsError(try LoRAAdapter.load(from: dir.path, model: model)) {
+                    XCTAssertTrue("\($0)".contains("rank mismatch"), "\($0)")
+                }
+            }
+        }
+        XCTAssertEqual(LoRAAdapter.parsePEFTName("base_model.model.language_model.model.layers.3.mlp.down_proj.lora_B.weight")?.3,
+                       "language_model.model.layers.3.mlp.down_proj")
+        XCTAssertNil(LoRAAdapter.parsePEFTName("base_model.model.model.vision_tower.layers.0.self_attn.q_proj.lora_A.weight"))
+    }
+
     func testRSLoRAScale() throws {
         XCTAssertEqual(LoRAAdapter.peftScale(alpha: 16, rank: 4, rsLoRA: true), 8)
         XCTAssertEqual(LoRAAdapter.peftScale(alpha: 16, rank: 4, rsLoRA: false), 4)
