@@ -4,9 +4,9 @@ import Foundation
 /// (`integrations/gguf/gguf_tokenizer_mapping.py`, `gemma_tokenizer`), so that transformers and
 /// `tokenizers` give the ids LangTune and llama.cpp give.
 extension TokenizerExport {
-    /// tokenizer.json and tokenizer_config.json for a SentencePiece-style GGUF vocabulary. Only Gemma's
-    /// (`tokenizer.ggml.add_space_prefix` false) has an equivalent LangTune also reads back; Llama 2 and
-    /// Mistral vocabularies put `▁` before every segment in `tokenizers` and are refused.
+    /// tokenizer.json and tokenizer_config.json for a SentencePiece-style GGUF vocabulary: Gemma's
+    /// (`tokenizer.ggml.add_space_prefix` false). Llama 2 and Mistral GGUF vocabularies are refused
+    /// for now (their form would be a Metaspace "first" file, which LangTune reads; docs/ROADMAP.md).
     static func sentencePieceHuggingFaceFiles(parts: TokenizerParts, core: TokenizerCore, file: String,
                                               architecture: String, chatTemplate: String?,
                                               modelMaxLength: Int?) throws -> (tokenizerJSON: [UInt8], tokenizerConfigJSON: [UInt8]) {
