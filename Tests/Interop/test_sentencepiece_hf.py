@@ -290,3 +290,37 @@ def test_llamacpp_reads_exported_gguf(tiny_folder, tmp_path):
             mismatches.append(f"{text!r}: transformers {want} llama.cpp {got}")
     print(f"llama.cpp: {len(texts)} texts, {len(mismatches)} mismatches")
     assert not mismatches, "\n".join(mismatches)
+
+
+def test_gguf_exports_to_hf_folder(tiny_folder, tmp_path):
+    """The way back: the tiny model's GGUF (SentencePiece vocabulary) merged to a Hugging Face folder
+    (zero adapter) writes a Metaspace "first" tokenizer.json with merges in score order; transformers
+    loads the folder with the original folder's ids on every text, its decoded text, and its greedy answers."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    folder, tok, model = tiny_folder
+    zero = tmp_path / "zero"
+    S.langtune("adapter-init", "--model", folder, "--output", zero, "--rank", 2)
+    gguf_path = tmp_path / "tiny.gguf"
+    S.langtune("merge", "--model", folder, "--adapter", zero, "--output", gguf_path, "--format", "gguf", "--dtype", "f32")
+    back = tmp_path / "back"
+    S.langtune("merge", "--model", gguf_path, "--adapter", zero, "--output", back, "--format", "hf", "--dtype", "f32")
+    j = json.loads((back / "tokenizer.json").read_text())
+    assert j["pre_tokenizer"]["type"] == "Metaspace" and j["model"]["byte_fallback"], j["pre_tokenizer"]
+    theirs = AutoTokenizer.from_pretrained(str(back))
+    mismatches = []
+    for text in TEXTS:
+        want, got = tok(text)["input_ids"], theirs(text)["input_ids"]
+        if want != got:
+            mismatches.append(f"{text!r}: folder {want} exported back {got}")
+        elif theirs.decode(got, skip_special_tokens=True) != tok.decode(want, skip_special_tokens=True):
+            mismatches.append(f"decode {want}: {theirs.decode(got, skip_special_tokens=True)!r}")
+    print(f"gguf -> hf: {len(TEXTS)} texts, {len(mismatches)} mismatches")
+    assert not mismatches, "\n".join(mismatches)
+    loaded = AutoModelForCausalLM.from_pretrained(str(back), dtype=torch.float32).eval()
+    for p in PROMPTS:
+        inputs = tok(p, return_tensors="pt")
+        with torch.no_grad():
+            a = model.generate(**inputs, max_new_tokens=8, do_sample=False)
+            b = loaded.generate(**inputs, max_new_tokens=8, do_sample=False)
+        assert a.tolist() == b.tolist(), p

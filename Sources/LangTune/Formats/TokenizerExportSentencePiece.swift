@@ -5,13 +5,15 @@ import Foundation
 /// `tokenizers` give the ids LangTune and llama.cpp give.
 extension TokenizerExport {
     /// tokenizer.json and tokenizer_config.json for a SentencePiece-style GGUF vocabulary: Gemma's
-    /// (`tokenizer.ggml.add_space_prefix` false). Llama 2 and Mistral GGUF vocabularies are refused
-    /// for now (their form would be a Metaspace "first" file, which LangTune reads; docs/ROADMAP.md).
+    /// (`tokenizer.ggml.add_space_prefix` false; merges in id order), or Llama 2's and Mistral's
+    /// (`add_space_prefix` true: Metaspace "first" and a `Strip` decoder, as transformers' `LlamaTokenizer`
+    /// builds from the GGUF; merges in score order).
     static func sentencePieceHuggingFaceFiles(parts: TokenizerParts, core: TokenizerCore, file: String,
                                               architecture: String, chatTemplate: String?,
                                               modelMaxLength: Int?) throws -> (tokenizerJSON: [UInt8], tokenizerConfigJSON: [UInt8]) {
-        guard let spm = parts.sentencePiece, architecture.hasPrefix("gemma"), spm.spacePrefix == .never, !spm.splitWords else {
-            throw FormatError(file: file, "a tokenizer.json can be written for Gemma's SentencePiece vocabulary only, not for \(architecture.isEmpty ? "this" : architecture)'s; merge to GGUF (--format gguf)")
+        let gemma = architecture.hasPrefix("gemma")
+        guard let spm = parts.sentencePiece, !spm.splitWords, spm.spacePrefix == (gemma ? .never : .first) else {
+            throw FormatError(file: file, "this SentencePiece vocabulary's rule for `▁` has no tokenizer.json form LangTune writes (Gemma: none; others: before the text); merge to GGUF (--format gguf)")
         }
         let pieces = spm.pieces
         // The vocabulary as a Python dict of the respelled tokens: a repeated spelling keeps its last id.
@@ -22,7 +24,7 @@ extension TokenizerExport {
         for (id, piece) in pieces.enumerated() where table.get(piece) == Int32(id) {
             vocab.append((String(decoding: piece, as: UTF8.self), .int(id)))
         }
-        let merges = gemmaMerges(pieces: pieces, table: table).map { id, right in
+        let merges = (gemma ? gemmaMerges(pieces: pieces, table: table) : rankedMerges(pieces: pieces, table: table, rank: spm.rank)).map { id, right in
             JSONText.array([.string(String(decoding: pieces[id].prefix(right.lowerBound), as: UTF8.self)),
                             .string(String(decoding: pieces[id][right], as: UTF8.self))])
         }
@@ -48,12 +50,16 @@ extension TokenizerExport {
             ("truncation", .null),
             ("padding", .null),
             ("added_tokens", .array(addedList.map { addedTokenJSON($0, withId: true) })),
-            ("normalizer", replace(" ", "▁")),
-            ("pre_tokenizer", .object([("type", .string("Split")), ("pattern", .object([("String", .string(" "))])),
-                                       ("behavior", .string("MergedWithPrevious")), ("invert", .bool(false))])),
+            ("normalizer", gemma ? replace(" ", "▁") : .null),
+            ("pre_tokenizer", gemma
+                ? .object([("type", .string("Split")), ("pattern", .object([("String", .string(" "))])),
+                           ("behavior", .string("MergedWithPrevious")), ("invert", .bool(false))])
+                : .object([("type", .string("Metaspace")), ("replacement", .string("▁")),
+                           ("prepend_scheme", .string("first")), ("split", .bool(false))])),
             ("post_processor", postProcessor),
             ("decoder", .object([("type", .string("Sequence")), ("decoders", .array([
-                replace("▁", " "), .object([("type", .string("ByteFallback"))]), .object([("type", .string("Fuse"))])]))])),
+                replace("▁", " "), .object([("type", .string("ByteFallback"))]), .object([("type", .string("Fuse"))])]
+                + (gemma ? [] : [.object([("type", .string("Strip")), ("content", .string(" ")), ("start", .int(1)), ("stop", .int(0))])])))])),
             ("model", .object([
                 ("type", .string("BPE")), ("dropout", .null), ("unk_token", unknown.map { .string($0) } ?? .null),
                 ("continuing_subword_prefix", .null), ("end_of_word_suffix", .null),
@@ -65,6 +71,19 @@ extension TokenizerExport {
         let config = tokenizerConfigJSON(core: core, added: addedList, text: text, chatTemplate: chatTemplate,
                                          modelMaxLength: modelMaxLength, addPrefixSpace: nil, unknownToken: unknown)
         return (tokenizer.serialized(), config.serialized())
+    }
+
+    /// transformers' `generate_merges` with the GGUF's scores, as LangTune ranks them (`rank`, best
+    /// first): every split of every token into two vocabulary entries, by the merged token's rank, then
+    /// by the left piece's length in scalars, longest first. Returns (merged id, byte range of the right piece).
+    static func rankedMerges(pieces: [[UInt8]], table: ByteStringTable, rank: [Int32]) -> [(Int, Range<Int>)] {
+        let byId = gemmaMerges(pieces: pieces, table: table)
+        // gemmaMerges lists each token's splits together, longest left first; a stable sort by rank keeps that.
+        let order = byId.indices.sorted { a, b in
+            let ra = rank[byId[a].0], rb = rank[byId[b].0]
+            return ra != rb ? ra < rb : a < b
+        }
+        return order.map { byId[$0] }
     }
 
     /// transformers' `generate_merges` with the negated token index as the score: every split of every

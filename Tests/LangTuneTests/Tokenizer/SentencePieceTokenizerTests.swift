@@ -67,6 +67,26 @@ final class SentencePieceTokenizerTests: XCTestCase {
         XCTAssertFalse(t.isSpecial(267))
     }
 
+    /// A Llama-style vocabulary written as tokenizer.json (Metaspace "first", merges in score order,
+    /// `Strip`) reads back with the GGUF tokenizer's ids and text; on the real Mistral vocabulary,
+    /// transformers loads it (Tests/Interop/test_sentencepiece_hf.py).
+    func testLlamaVocabularyExportsToTokenizerJSON() throws {
+        let m = metadata()
+        let gguf = try Tokenizer(ggufMetadata: m, file: "spm.gguf")
+        let files = try TokenizerExport.huggingFaceFiles(ggufMetadata: m, file: "spm.gguf", chatTemplate: nil, modelMaxLength: nil)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(files.tokenizerJSON)) as? [String: Any])
+        XCTAssertEqual((json["pre_tokenizer"] as? [String: Any])?["prepend_scheme"] as? String, "first")
+        // Score order: "bc" (-5) before "ab" (-10), though "ab" comes first in the file.
+        let merges = try XCTUnwrap((json["model"] as? [String: Any])?["merges"] as? [[String]])
+        XCTAssertLessThan(try XCTUnwrap(merges.firstIndex(of: ["b", "c"])), try XCTUnwrap(merges.firstIndex(of: ["a", "b"])))
+        let hf = try Tokenizer(tokenizerJSON: Data(files.tokenizerJSON), tokenizerConfigJSON: Data(files.tokenizerConfigJSON), file: "t.json")
+        for text in ["abc abc", " abc", "<s>abc</s> abc", "\u{E7}a", "  a"] {
+            XCTAssertEqual(hf.encode(text, addSpecialTokens: true), gguf.encode(text, addSpecialTokens: true), text)
+        }
+        XCTAssertEqual(hf.decode([1, 265, 264, 2], skipSpecialTokens: true), "abc")
+        XCTAssertEqual(hf.decode([1, 265, 264, 2]), gguf.decode([1, 265, 264, 2]))
+    }
+
     func testAddSpacePrefixFollowsMetadata() throws {
         var m = metadata()
         m["tokenizer.ggml.add_space_prefix"] = .bool(false)
