@@ -215,20 +215,25 @@ public enum TokenizerExport {
         if let id = core.eosTokenId { out.append(("tokenizer.ggml.eos_token_id", .u32(UInt32(id)))) }
         if let id = core.padTokenId { out.append(("tokenizer.ggml.padding_token_id", .u32(UInt32(id)))) }
         if core.bpe.unknownId >= 0 { out.append(("tokenizer.ggml.unknown_token_id", .u32(UInt32(core.bpe.unknownId)))) }
+        out += try ggufAddedSpecialTokens(core: core, file: file)
+        return out
+    }
+
+    /// `add_bos_token` / `add_eos_token`: GGUF can say only that the BOS (EOS) id goes before (after)
+    /// the text, so any other post-processor template is refused.
+    static func ggufAddedSpecialTokens(core: TokenizerCore, file: String) throws -> [(String, GGUFValue)] {
         let addBOS = !core.prefixIds.isEmpty
         if addBOS {
             guard let bos = core.bosTokenId, core.prefixIds == [bos] else {
-                throw fail("the post-processor puts \(core.prefixIds) before the text; GGUF can only add the BOS token")
+                throw FormatError(file: file, "the post-processor puts \(core.prefixIds) before the text; GGUF can only add the BOS token")
             }
         }
         let addEOS = !core.suffixIds.isEmpty
         if addEOS {
             guard let eos = core.eosTokenId, core.suffixIds == [eos] else {
-                throw fail("the post-processor puts \(core.suffixIds) after the text; GGUF can only add the EOS token")
+                throw FormatError(file: file, "the post-processor puts \(core.suffixIds) after the text; GGUF can only add the EOS token")
             }
         }
-        out.append(("tokenizer.ggml.add_bos_token", .bool(addBOS)))
-        out.append(("tokenizer.ggml.add_eos_token", .bool(addEOS)))
-        return out
+        return [("tokenizer.ggml.add_bos_token", .bool(addBOS)), ("tokenizer.ggml.add_eos_token", .bool(addEOS))]
     }
 }

@@ -71,20 +71,7 @@ extension TokenizerExport {
         if let id = core.eosTokenId { out.append(("tokenizer.ggml.eos_token_id", .u32(UInt32(id)))) }
         if spm.unknownId >= 0 { out.append(("tokenizer.ggml.unknown_token_id", .u32(UInt32(spm.unknownId)))) }
         if let id = core.padTokenId { out.append(("tokenizer.ggml.padding_token_id", .u32(UInt32(id)))) }
-        let addBOS = !core.prefixIds.isEmpty
-        if addBOS {
-            guard let bos = core.bosTokenId, core.prefixIds == [bos] else {
-                throw fail("the post-processor puts \(core.prefixIds) before the text; GGUF can only add the BOS token")
-            }
-        }
-        let addEOS = !core.suffixIds.isEmpty
-        if addEOS {
-            guard let eos = core.eosTokenId, core.suffixIds == [eos] else {
-                throw fail("the post-processor puts \(core.suffixIds) after the text; GGUF can only add the EOS token")
-            }
-        }
-        out.append(("tokenizer.ggml.add_bos_token", .bool(addBOS)))
-        out.append(("tokenizer.ggml.add_eos_token", .bool(addEOS)))
+        out += try ggufAddedSpecialTokens(core: core, file: file)
         out.append(("tokenizer.ggml.add_space_prefix", .bool(!gemma)))
         return out
     }
