@@ -237,18 +237,57 @@ def test_langtune_loads_peft_adapter_of_conditional_generation(gemma3_multimodal
     assert names and all("language_model" in n for n in names), names[:3]
     assert not any("vision" in n for n in names)
     print(f"PEFT adapter of the conditional generation model: {len(names)} tensors, e.g. {names[0]}")
+    assert_adapted_logits_match(out, adapter, peft_model, model, "PEFT adapter on conditional generation")
+
+
+def test_peft_loads_langtune_adapter_of_conditional_generation(gemma3_multimodal, tmp_path):
+    """An adapter LangTune makes for a Gemma3ForConditionalGeneration folder is written under the
+    multimodal class's module names (`model.language_model.layers.N`), with target_modules limited to
+    the language model: PEFT puts LoRA on exactly the modules LangTune wrote (none in the vision tower,
+    whose q/k/v projections a plain list of names would also catch), loads every tensor, and its logits
+    are LangTune's."""
+    import re
+    import torch
+    from peft import PeftModel
+    from safetensors import safe_open
+    out, model = gemma3_multimodal
+    adapter = tmp_path / "adapter"
+    S.langtune("adapter-init", "--model", out, "--output", adapter, "--rank", 4, "--targets", "q,v,down",
+               "--random-b", "--seed", 3)
+    cfg = json.load(open(adapter / "adapter_config.json"))
+    assert isinstance(cfg["target_modules"], str), cfg["target_modules"]
+    with safe_open(str(adapter / "adapter_model.safetensors"), "pt") as f:
+        written = {n: f.get_tensor(n) for n in f.keys()}
+    assert written and all(n.startswith("base_model.model.model.language_model.layers.") for n in written), \
+        sorted(written)[:3]
+    peft_model = PeftModel.from_pretrained(copy_model(model), str(adapter)).eval()
+    lora_modules = {n for n, m in peft_model.named_modules() if hasattr(m, "lora_A") and "default" in m.lora_A}
+    wanted = {n[:-len(".lora_A.weight")] for n in written if n.endswith(".lora_A.weight")}
+    assert lora_modules == wanted, (sorted(lora_modules - wanted)[:3], sorted(wanted - lora_modules)[:3])
+    vision = [n for n, _ in model.named_modules() if "vision_tower" in n and re.search(r"\.(q_proj|v_proj)$", n)]
+    assert vision, "the tiny vision tower has no q/v projections to leave alone"
+    state = peft_model.state_dict()
+    for name, tensor in written.items():
+        key = name.replace(".weight", ".default.weight")
+        assert torch.equal(state[key], tensor), f"PEFT did not load {name}"
+    print(f"LangTune adapter of the conditional generation model: {len(written)} tensors, "
+          f"target_modules {cfg['target_modules']!r}; PEFT adapts the same {len(lora_modules)} modules, "
+          f"none of the vision tower's {len(vision)} q/v projections")
+    assert_adapted_logits_match(out, adapter, peft_model, model, "LangTune adapter on conditional generation through PEFT")
+
+
+def assert_adapted_logits_match(folder, adapter, peft_model, model, label):
+    """LangTune's logits with `adapter` on `folder` against `peft_model`'s, and how far the adapter moves
+    them from the plain `model`'s: it must matter, or the comparison proves nothing."""
     errors, moved = [], []
     for text in TEXTS[:2]:
-        got = S.score(str(out), text, adapter=str(adapter))
+        got = S.score(str(folder), text, adapter=str(adapter))
         with torch.no_grad():
             want = peft_model(input_ids=torch.tensor([got["ids"]])).logits[0, -1].float()
-        errors.append(assert_logits_match(got, want, f"PEFT adapter on conditional generation: {text!r}"))
-        # How far the adapter moves LangTune's logits from the plain model's: it must matter, or the
-        # comparison above proves nothing.
+        errors.append(assert_logits_match(got, want, f"{label}: {text!r}"))
         plain = last_logits(model, got["ids"])
         moved.append(max(abs(logit - float(plain[int(i)])) for i, logit in got["last_top"]) / float(plain.abs().max()))
-    print(f"PEFT adapter on conditional generation: max relative error {max(errors):.2e}; "
-          f"the adapter moves the logits by {min(moved):.2e} or more")
+    print(f"{label}: max relative error {max(errors):.2e}; the adapter moves the logits by {min(moved):.2e} or more")
     assert min(moved) > 10 * TOL
 
 

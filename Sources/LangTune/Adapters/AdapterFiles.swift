@@ -24,9 +24,9 @@ extension LoRAAdapter {
         for (i, layer) in layers.enumerated() {
             for (t, w) in layer.sorted(by: { $0.key < $1.key }) {
                 try st.addTensor(floatTensor(w.a, shape: [w.rank, w.inFeatures]),
-                                 name: Self.peftName(layer: i, target: t, matrix: "A"))
+                                 name: Self.peftName(layer: i, target: t, matrix: "A", root: config.moduleRoot))
                 try st.addTensor(floatTensor(w.b, shape: [w.outFeatures, w.rank]),
-                                 name: Self.peftName(layer: i, target: t, matrix: "B"))
+                                 name: Self.peftName(layer: i, target: t, matrix: "B", root: config.moduleRoot))
             }
         }
         let weightBytes: [UInt8]
@@ -49,11 +49,6 @@ extension LoRAAdapter {
         rsLoRA ? alpha / Double(rank).squareRoot() : alpha / Double(rank)
     }
 
-    /// The HF module path of a target (`model.layers.3.self_attn.q_proj`), PEFT's pattern key.
-    static func modulePath(layer: Int, target: LoRATarget) -> String {
-        "model.layers.\(layer).\(target.block).\(target.rawValue)"
-    }
-
     /// adapter_config.json, keys sorted as PEFT writes them.
     func peftConfig() -> JSONText {
         let c = config
@@ -68,7 +63,7 @@ extension LoRAAdapter {
             usedLayers.append(i)
             targetSets.insert(layer.keys.sorted())
             for (t, w) in layer.sorted(by: { $0.key < $1.key }) where w.rank != c.rank {
-                let key = NSRegularExpression.escapedPattern(for: Self.modulePath(layer: i, target: t))
+                let key = NSRegularExpression.escapedPattern(for: Self.modulePath(layer: i, target: t, root: c.moduleRoot))
                 rankPattern.append((key, .int(w.rank)))
                 let alpha = c.useRSLoRA ? scale * Double(w.rank).squareRoot() : scale * Double(w.rank)
                 alphaPattern.append((key, Self.number(alpha)))
@@ -76,7 +71,14 @@ extension LoRAAdapter {
         }
         let targetModules: JSONText
         var layersToTransform: JSONText = .null
-        if targetSets.count <= 1 {
+        if let root = c.moduleRoot, targetSets.count <= 1 {
+            // A multimodal model: a plain list of names would also match its vision tower's
+            // q/k/v projections, so the language model's modules are named by a regex PEFT full-matches.
+            let targets = (targetSets.first ?? c.targets).map { "\($0.block)\\.\($0.rawValue)" }.sorted()
+            let layerIndices = usedLayers.count == layers.count ? "[0-9]+" : "(" + usedLayers.map(String.init).joined(separator: "|") + ")"
+            targetModules = .string(NSRegularExpression.escapedPattern(for: root) + "\\.layers\\.\(layerIndices)\\.("
+                                    + targets.joined(separator: "|") + ")")
+        } else if targetSets.count <= 1 {
             let targets = targetSets.first ?? c.targets
             targetModules = .array(targets.map(\.rawValue).sorted().map { .string($0) })  // PEFT sorts the names
             if usedLayers.count != layers.count { layersToTransform = .array(usedLayers.map { .int($0) }) }
@@ -85,7 +87,7 @@ extension LoRAAdapter {
             var names: [String] = []
             for (i, layer) in layers.enumerated() {
                 for t in layer.keys.sorted() {
-                    names.append(NSRegularExpression.escapedPattern(for: Self.modulePath(layer: i, target: t)))
+                    names.append(NSRegularExpression.escapedPattern(for: Self.modulePath(layer: i, target: t, root: c.moduleRoot)))
                 }
             }
             targetModules = .string(names.joined(separator: "|"))
@@ -259,8 +261,9 @@ extension LoRAAdapter {
                                                         a: FloatBuffer(aValues), b: bBuffer)
         }
         let targets = Set(layers.flatMap(\.keys)).sorted()
-        let config = LoRAConfig(rank: s.rank, alpha: s.alpha, dropout: s.dropout, targets: targets,
+        var config = LoRAConfig(rank: s.rank, alpha: s.alpha, dropout: s.dropout, targets: targets,
                                 useRSLoRA: s.useRSLoRA, baseModel: s.baseModel ?? "")
+        config.moduleRoot = model.adapterModuleRoot
         return LoRAAdapter(config: config, layers: layers)
     }
 

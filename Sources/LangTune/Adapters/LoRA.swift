@@ -47,6 +47,9 @@ public struct LoRAConfig: Sendable, Equatable, Codable {
     public var useRSLoRA: Bool
     /// What the adapter was trained on (recorded as PEFT's `base_model_name_or_path`).
     public var baseModel: String
+    /// The base model's `LlamaConfig.adapterModuleRoot` (nil: `model`), the prefix of the module
+    /// names the adapter is written under. Set from the model the adapter is made for or loaded onto.
+    public var moduleRoot: String?
 
     public init(rank: Int = 16, alpha: Double = 32, dropout: Double = 0, targets: [LoRATarget] = LoRATarget.allCases,
                 useRSLoRA: Bool = false, baseModel: String = "") {
@@ -102,6 +105,8 @@ public final class LoRAAdapter: @unchecked Sendable {
 
     /// A fresh adapter with PEFT's initialisation for a model of `model`'s shape, seeded.
     public convenience init(config: LoRAConfig, model: LlamaConfig, seed: UInt64) throws {
+        var config = config
+        config.moduleRoot = model.adapterModuleRoot
         var rng = SplitMix64(seed: seed)
         var layers: [[LoRATarget: LoRAWeights]] = []
         for _ in 0..<model.numLayers {
@@ -118,9 +123,16 @@ public final class LoRAAdapter: @unchecked Sendable {
         self.init(config: config, layers: layers)
     }
 
-    /// PEFT's tensor name for a LoRA matrix: `base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.weight`.
-    public static func peftName(layer: Int, target: LoRATarget, matrix: String) -> String {
-        "base_model.model.model.layers.\(layer).\(target.block).\(target.rawValue).lora_\(matrix).weight"
+    /// PEFT's tensor name for a LoRA matrix: `base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.weight`,
+    /// with `root` in place of `model` for the layers of a multimodal model's text model.
+    public static func peftName(layer: Int, target: LoRATarget, matrix: String, root: String? = nil) -> String {
+        "base_model.model.\(modulePath(layer: layer, target: target, root: root)).lora_\(matrix).weight"
+    }
+
+    /// The module path of a target (`model.layers.3.self_attn.q_proj`), what PEFT matches
+    /// `target_modules`, `rank_pattern` and `alpha_pattern` against.
+    public static func modulePath(layer: Int, target: LoRATarget, root: String? = nil) -> String {
+        "\(root ?? "model").layers.\(layer).\(target.block).\(target.rawValue)"
     }
 
     /// The adapted weights of `target` in `layer`, nil where the adapter leaves it alone.

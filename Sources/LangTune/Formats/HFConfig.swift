@@ -233,7 +233,12 @@ public struct HFConfig: Codable, Sendable, Equatable {
             hd = hidden / heads
         }
         guard hd % 2 == 0 else { throw fail("head_dim \(hd) must be even for RoPE") }
-        if arch == "gemma3" { return try gemma3Config(file: file, hidden: hidden, heads: heads, kvHeads: kvHeads, headDim: hd) }
+        if arch == "gemma3" {
+            var c = try gemma3Config(file: file, hidden: hidden, heads: heads, kvHeads: kvHeads, headDim: hd)
+            // transformers 5 (and 4.52+) name the text model's layers so inside the multimodal class.
+            if textModelOf != nil { c.adapterModuleRoot = "model.language_model" }
+            return c
+        }
         if case .perLayerType = ropeParameters { throw fail("rope_parameters per layer type is only supported for Gemma 3") }
         let rope = ropeParameters?.shared ?? ropeScaling
         var scaling: RopeScaling?

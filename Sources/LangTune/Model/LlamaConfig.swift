@@ -21,6 +21,11 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
     public var eosTokenIds: [Int]
     /// Set for Gemma 3 (its departures from Llama); nil for the Llama family proper.
     public var gemma3: Gemma3Options?
+    /// Where the decoder layers sit in the source checkpoint's module tree, as PEFT names modules:
+    /// nil means `model` (a causal LM); `model.language_model` for the text model of a
+    /// `Gemma3ForConditionalGeneration` folder. Adapters made for this model are written under it,
+    /// so PEFT applies them to the class the folder holds.
+    public var adapterModuleRoot: String?
 
     public init(architecture: String, hiddenSize: Int, intermediateSize: Int, numLayers: Int, numHeads: Int,
                 numKVHeads: Int, headDim: Int? = nil, vocabSize: Int, rmsNormEps: Float, ropeTheta: Double,

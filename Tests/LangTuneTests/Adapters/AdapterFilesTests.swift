@@ -145,6 +145,54 @@ final class AdapterFilesTests: XCTestCase {
         XCTAssertNil(LoRAAdapter.parsePEFTName("base_model.model.model.vision_tower.layers.0.self_attn.q_proj.lora_A.weight"))
     }
 
+    /// An adapter for the text model of a multimodal folder is written under that folder's module
+    /// names, with target_modules a regex PEFT full-matches: the language model's modules and not the
+    /// vision tower's projections of the same short names. It reads back bit for bit.
+    func testWritesMultimodalLanguageModelNames() throws {
+        let dir = try S.tempDir("adapter-multimodal-write")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var multimodal = model
+        multimodal.adapterModuleRoot = "model.language_model"
+        let adapter = try S.randomAdapter(multimodal, rank: 2, alpha: 4, targets: [.q, .down], seed: 5)
+        XCTAssertEqual(adapter.config.moduleRoot, "model.language_model")
+        try adapter.save(to: dir.path)
+        let names = try SafetensorsFile(path: dir.appendingPathComponent("adapter_model.safetensors").path).tensors.map(\.name)
+        XCTAssertEqual(names.count, 4 * model.numLayers)
+        XCTAssertTrue(names.contains("base_model.model.model.language_model.layers.1.mlp.down_proj.lora_B.weight"), "\(names)")
+        XCTAssertTrue(names.allSatisfy { $0.hasPrefix("base_model.model.model.language_model.layers.") }, "\(names)")
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(
+            with: Data(contentsOf: dir.appendingPathComponent("adapter_config.json"))) as? [String: Any])
+        let pattern = try XCTUnwrap(json["target_modules"] as? String)
+        let regex = try NSRegularExpression(pattern: "^(?:" + pattern + ")$")
+        func matches(_ module: String) -> Bool {
+            regex.firstMatch(in: module, range: NSRange(module.startIndex..., in: module)) != nil
+        }
+        XCTAssertTrue(matches("model.language_model.layers.0.self_attn.q_proj"), pattern)
+        XCTAssertTrue(matches("model.language_model.layers.17.mlp.down_proj"), pattern)
+        for other in ["model.language_model.layers.0.self_attn.v_proj", "model.vision_tower.vision_model.encoder.layers.0.self_attn.q_proj",
+                      "model.layers.0.self_attn.q_proj", "model.language_model.layers.0.self_attn.q_proj.lora_A"] {
+            XCTAssertFalse(matches(other), "\(pattern) matches \(other)")
+        }
+        XCTAssertTrue(json["layers_to_transform"] is NSNull)
+        let back = try LoRAAdapter.load(from: dir.path, model: multimodal)
+        XCTAssertEqual(back.config, adapter.config)
+        for (i, layer) in adapter.layers.enumerated() {
+            for (t, w) in layer {
+                XCTAssertEqual(back.layers[i][t]?.a.bits, w.a.bits, "layer \(i) \(t) A")
+                XCTAssertEqual(back.layers[i][t]?.b.bits, w.b.bits, "layer \(i) \(t) B")
+            }
+        }
+        // Read onto the text model alone (a GGUF of it), the same adapter is saved under its names.
+        let plain = try LoRAAdapter.load(from: dir.path, model: model)
+        XCTAssertNil(plain.config.moduleRoot)
+        XCTAssertEqual(LoRAAdapter.peftName(layer: 1, target: .q, matrix: "A", root: plain.config.moduleRoot),
+                       "base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight")
+        // Only some layers adapted: the regex names those layers.
+        let partial = LoRAAdapter(config: adapter.config, layers: adapter.layers.enumerated().map { $0.offset == 1 ? $0.element : [:] })
+        let partialPattern = String(decoding: partial.peftConfig().serialized(), as: UTF8.self)
+        XCTAssertTrue(partialPattern.contains(#"layers\\.(1)\\."#), partialPattern)
+    }
+
     func testRSLoRAScale() throws {
         XCTAssertEqual(LoRAAdapter.peftScale(alpha: 16, rank: 4, rsLoRA: true), 8)
         XCTAssertEqual(LoRAAdapter.peftScale(alpha: 16, rank: 4, rsLoRA: false), 4)
