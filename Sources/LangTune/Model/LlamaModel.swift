@@ -214,7 +214,20 @@ public final class LlamaModel: @unchecked Sendable {
             for t in 0..<T { positionQK(layer, li, q: q.pointer + t * qW, k: kNew.pointer + t * kvW, position: p0 + t) }
             cache.store(layer: li, position: p0, keys: kNew.pointer, values: vNew.pointer, rows: T)
             let n = p0 + T
-            if let window = attentionWindow(layer: li), n > window {
+            let window = attentionWindow(layer: li)
+            if let flash {
+                // A prompt on an empty cache: the training graph's blocked kernel (tiles of queries x keys,
+                // online softmax) on the prompt's own float32 keys and values; a sliding-window layer's
+                // tiles start at their first row's window, so keys before it cost nothing.
+                let w = Int64(window ?? 0)
+                threads.parallelFor(nH) { s, e in
+                    for head in s..<e {
+                        ltt_attention_forward(q.pointer, kNew.pointer, vNew.pointer, att.pointer, flash.lse.pointer, Int64(T),
+                                              Int64(nH), Int64(nKV), Int64(hd), scale, Int64(head), Int64(head + 1),
+                                              flash.scratch.pointer + head * flash.per, nil, w)
+                    }
+                }
+            } else if let window, n > window {
                 // A sliding-window layer past its window: each query over its own last `window` keys.
                 threads.parallelFor(nH) { s, e in
                     for head in s..<e {
@@ -224,16 +237,6 @@ public final class LlamaModel: @unchecked Sendable {
                                          heads: nH, kvHeads: nKV, headDim: hd, scale: scale, h0: head, h1: head + 1,
                                          scratch: scratch.pointer + head * n, from: start)
                         }
-                    }
-                }
-            } else if let flash {
-                // A prompt on an empty cache: the training graph's blocked kernel (tiles of queries x keys,
-                // online softmax) on the prompt's own float32 keys and values.
-                threads.parallelFor(nH) { s, e in
-                    for head in s..<e {
-                        ltt_attention_forward(q.pointer, kNew.pointer, vNew.pointer, att.pointer, flash.lse.pointer, Int64(T),
-                                              Int64(nH), Int64(nKV), Int64(hd), scale, Int64(head), Int64(head + 1),
-                                              flash.scratch.pointer + head * flash.per, nil, 0)
                     }
                 }
             } else {
