@@ -6,7 +6,8 @@
 //
 // Input layouts (lt_quantize_q8): for Q4 weights, blocks in pairs (b, b+1) as 64 bytes
 // [x_b[0..16) x_b1[0..16) x_b[16..32) x_b1[16..32)], matching how the nibbles of two blocks unpack;
-// for Q8 weights, plain [x_b[0..32) x_b1[0..32)] with 128 added (unsigned, for vpdpbusd).
+// for Q8 weights (and Q5_0, unpacked to signed bytes), plain [x_b[0..32) x_b1[0..32)] with 128 added
+// (unsigned, for vpdpbusd).
 #include "langtune_kernels.h"
 #include "train_simd.h"
 #include <math.h>
@@ -212,20 +213,37 @@ static void q4_pair_vectors(const float *dx, const float *xsum, int64_t nb, floa
     }
 }
 
-// Q8 blocks: the input's signed values come back from the Q8 layout by flipping the top bit; the sign
-// trick (|w| unsigned, x with w's sign) keeps vpmaddubsw's pair sums within int16 (<= 2·128·127).
-// R weight rows against Q inputs, as for Q4.
+// A Q5_0 block's 32 quants as signed bytes -16..15 in element order (ggml's unpacking): the low
+// nibbles of qs are elements 0-15, the high ones 16-31; bit e of qh is element e's fifth bit. A byte
+// whose bit is clear gets 0xF0 ORed in, which is its nibble minus 16 as a signed byte.
+LT_AVX2I static inline __attribute__((always_inline)) __m256i q5_0_bytes_avx2(const uint8_t *blk) {
+    const __m128i qs = _mm_loadu_si128((const __m128i *)(blk + 6));
+    const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(qs, 4), qs), _mm256_set1_epi8(0x0F));
+    uint32_t qh;
+    memcpy(&qh, blk + 2, 4);
+    // Byte e of the vector gets byte e/8 of qh, then every bit but bit e%8 is set: all ones iff bit e is.
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh),
+                                               _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                                                 0x0101010101010101, 0x0000000000000000));
+    const __m256i set = _mm256_cmpeq_epi8(_mm256_or_si256(spread, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe)),
+                                          _mm256_set1_epi64x(-1));
+    return _mm256_or_si256(nib, _mm256_andnot_si256(set, _mm256_set1_epi8((char)0xF0)));
+}
+
+// Q8_0 blocks (q5 0) or Q5_0 blocks (q5 1, unpacked to signed bytes first): the input's signed values
+// come back from the Q8 layout by flipping the top bit; the sign trick (|w| unsigned, x with w's sign)
+// keeps vpmaddubsw's pair sums within int16 (<= 2·128·127). R weight rows against Q inputs, as for Q4.
 LT_AVX2I static inline __attribute__((always_inline)) void
 rows_q8_avx2i(const uint8_t *W, int64_t rowBytes, const int R, const int Q, const uint8_t *qx, int64_t qstride,
-              const float *dx, int64_t sstride, float *y, int64_t ystride, int64_t nb) {
+              const float *dx, int64_t sstride, float *y, int64_t ystride, int64_t nb, const int q5) {
     const __m256i flip = _mm256_set1_epi8((char)0x80), ones = _mm256_set1_epi16(1);
     __m256 acc[8];
     for (int a = 0; a < R * Q; a++) acc[a] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         for (int i = 0; i < R; i++) {
-            const uint8_t *blk = W + i * rowBytes + b * 34;
+            const uint8_t *blk = W + i * rowBytes + b * (q5 ? 22 : 34);
             _mm_prefetch((const char *)(blk + AHEAD), _MM_HINT_T0);
-            const __m256i w = _mm256_loadu_si256((const __m256i *)(blk + 2));
+            const __m256i w = q5 ? q5_0_bytes_avx2(blk) : _mm256_loadu_si256((const __m256i *)(blk + 2));
             const __m256i wabs = _mm256_sign_epi8(w, w);
             const float wd = _cvtsh_ss(rd16i(blk));
             for (int j = 0; j < Q; j++) {
@@ -274,9 +292,10 @@ LT_AVX2I static void matvec_q4_avx2i(const void *W, const int8_t *qx, int64_t qs
     if (pv != stackpv) free(pv);
 }
 
-LT_AVX2I static void matvec_q8_avx2i(const void *W, const uint8_t *qx, int64_t qstride, const float *dx, int64_t sstride,
-                                     float *y, int64_t ystride, int64_t inputs, int64_t cols, int64_t r0, int64_t r1) {
-    const int64_t nb = cols / 32, rowBytes = nb * 34;
+LT_AVX2I static inline __attribute__((always_inline)) void
+matvec_q8_avx2i_body(const void *W, const uint8_t *qx, int64_t qstride, const float *dx, int64_t sstride, float *y,
+                     int64_t ystride, int64_t inputs, int64_t cols, int64_t r0, int64_t r1, const int q5) {
+    const int64_t nb = cols / 32, rowBytes = nb * (q5 ? 22 : 34);
     const uint8_t *base = (const uint8_t *)W;
     for (int64_t j0 = 0; j0 < inputs; j0 += 8) {
         const int Q = (int)(inputs - j0 < 8 ? inputs - j0 : 8);
@@ -284,7 +303,7 @@ LT_AVX2I static void matvec_q8_avx2i(const void *W, const uint8_t *qx, int64_t q
         const float *dj = dx + j0 * sstride;
         float *yj = y + j0 * ystride;
         int64_t r = r0;
-#define Q8_ROWS(RR, QQ) rows_q8_avx2i(base + r * rowBytes, rowBytes, RR, QQ, qj, qstride, dj, sstride, yj + r, ystride, nb)
+#define Q8_ROWS(RR, QQ) rows_q8_avx2i(base + r * rowBytes, rowBytes, RR, QQ, qj, qstride, dj, sstride, yj + r, ystride, nb, q5)
 #define Q8_FOUR(QQ) Q8_ROWS(4, QQ)
 #define Q8_ONE(QQ) Q8_ROWS(1, QQ)
         if (Q <= 2) for (; r + 4 <= r1; r += 4) { if (Q == 1) Q8_FOUR(1); else Q8_FOUR(2); }
@@ -293,6 +312,16 @@ LT_AVX2I static void matvec_q8_avx2i(const void *W, const uint8_t *qx, int64_t q
 #undef Q8_FOUR
 #undef Q8_ONE
     }
+}
+
+// One function per block type (a constant q5 folds the block handling).
+LT_AVX2I static void matvec_q8_avx2i(const void *W, const uint8_t *qx, int64_t qstride, const float *dx, int64_t sstride,
+                                     float *y, int64_t ystride, int64_t inputs, int64_t cols, int64_t r0, int64_t r1) {
+    matvec_q8_avx2i_body(W, qx, qstride, dx, sstride, y, ystride, inputs, cols, r0, r1, 0);
+}
+LT_AVX2I static void matvec_q5_0_avx2i(const void *W, const uint8_t *qx, int64_t qstride, const float *dx, int64_t sstride,
+                                       float *y, int64_t ystride, int64_t inputs, int64_t cols, int64_t r0, int64_t r1) {
+    matvec_q8_avx2i_body(W, qx, qstride, dx, sstride, y, ystride, inputs, cols, r0, r1, 1);
 }
 #endif
 
@@ -329,6 +358,34 @@ static void matvec_q4_neoni(const void *W, const int8_t *qx, const float *dx, co
             macc += has_min ? f16i_neon(blk + 2) * xsum[b] : -8.0f * d * xsum[b];
         }
         y[r] = acc + macc;
+    }
+}
+
+// Q5_0: the block unpacked to signed bytes with plain C (the layout is ggml's, as in kquants.h), then
+// the Q8_0 product.
+static void matvec_q5_0_neoni(const void *W, const uint8_t *qx, const float *dx, float *y, int64_t cols, int64_t r0,
+                              int64_t r1) {
+    const int64_t nb = cols / 32, rowBytes = nb * 22;
+    const uint8x16_t flip = vdupq_n_u8(0x80);
+    int8_t q[32];
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = (const uint8_t *)W + r * rowBytes;
+        float acc = 0;
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *blk = row + b * 22;
+            uint32_t qh;
+            memcpy(&qh, blk + 2, 4);
+            for (int j = 0; j < 16; j++) {
+                q[j] = (int8_t)(((blk[6 + j] & 15) | ((qh >> j) & 1) << 4) - 16);
+                q[j + 16] = (int8_t)(((blk[6 + j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - 16);
+            }
+            const int8x16_t x0 = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(qx + b * 32), flip));
+            const int8x16_t x1 = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(qx + b * 32 + 16), flip));
+            int32x4_t s = dot16_neon(vdupq_n_s32(0), vld1q_s8(q), x0);
+            s = dot16_neon(s, vld1q_s8(q + 16), x1);
+            acc += f16i_neon(blk) * dx[b] * (float)vaddvq_s32(s);
+        }
+        y[r] = acc;
     }
 }
 
@@ -404,6 +461,20 @@ int lt_matvec_q8_0_int8_inputs(const void *W, const uint8_t *qx, int64_t qstride
     return 0;
 }
 
+int lt_matvec_q5_0_int8_inputs(const void *W, const uint8_t *qx, int64_t qstride, const float *dx, int64_t sstride,
+                               float *y, int64_t ystride, int64_t inputs, int64_t cols, int64_t r0, int64_t r1) {
+    const int path = int8_path();
+    if (path < 0 || cols % 32) return -1;
+#if defined(__x86_64__)
+    matvec_q5_0_avx2i(W, qx, qstride, dx, sstride, y, ystride, inputs, cols, r0, r1);
+#elif defined(__aarch64__)
+    for (int64_t j = 0; j < inputs; j++) matvec_q5_0_neoni(W, qx + j * qstride, dx + j * sstride, y + j * ystride, cols, r0, r1);
+#else
+    (void)W; (void)qx; (void)qstride; (void)dx; (void)sstride; (void)y; (void)ystride; (void)inputs; (void)r0; (void)r1;
+#endif
+    return 0;
+}
+
 int lt_matvec_q4_int8(const void *W, int has_min, const int8_t *qx, const float *dx, const float *xsum, float *y,
                       int64_t cols, int64_t r0, int64_t r1) {
     return lt_matvec_q4_int8_inputs(W, has_min, qx, 0, dx, xsum, 0, y, 0, 1, cols, r0, r1);
@@ -411,4 +482,8 @@ int lt_matvec_q4_int8(const void *W, int has_min, const int8_t *qx, const float 
 
 int lt_matvec_q8_0_int8(const void *W, const uint8_t *qx, const float *dx, float *y, int64_t cols, int64_t r0, int64_t r1) {
     return lt_matvec_q8_0_int8_inputs(W, qx, 0, dx, 0, y, 0, 1, cols, r0, r1);
+}
+
+int lt_matvec_q5_0_int8(const void *W, const uint8_t *qx, const float *dx, float *y, int64_t cols, int64_t r0, int64_t r1) {
+    return lt_matvec_q5_0_int8_inputs(W, qx, 0, dx, 0, y, 0, 1, cols, r0, r1);
 }

@@ -298,9 +298,17 @@ static void t_matvec_f32(void) {
     kend();
 }
 
-/// Random GGUF blocks (finite f16 scales, random quants) and their float64 dequantized rows.
+/// Random GGUF blocks (finite f16 scales, random quants) and their float64 dequantized rows: type 1
+/// Q4_0, 2 Q4_1, 3 Q8_0, 4 Q5_0.
+static int block_bytes(int type) { return type == 1 ? 18 : type == 2 ? 20 : type == 3 ? 34 : 22; }
+/// Quant j (0..31) of a Q5_0 block, -16..15, from ggml's layout.
+static int q5_0_quant(const uint8_t *blk, int j) {
+    const uint32_t qh = (uint32_t)blk[2] | (uint32_t)blk[3] << 8 | (uint32_t)blk[4] << 16 | (uint32_t)blk[5] << 24;
+    const uint8_t byte = blk[6 + (j & 15)];
+    return ((j < 16 ? byte & 15 : byte >> 4) | (int)((qh >> j) & 1) << 4) - 16;
+}
 static uint8_t *random_blocks(int type, int64_t rows, int64_t cols, double *deq, int int8_range) {
-    const int bs = type == 1 ? 18 : type == 2 ? 20 : 34;
+    const int bs = block_bytes(type);
     const int64_t nb = cols / 32;
     uint8_t *w = (uint8_t *)talloc((size_t)(rows * nb * bs));
     for (int64_t r = 0; r < rows; r++)
@@ -317,6 +325,9 @@ static uint8_t *random_blocks(int type, int64_t rows, int64_t cols, double *deq,
                     blk[2 + j] = (uint8_t)q;
                     o[j] = dd * q;
                 }
+            } else if (type == 4) {
+                for (int j = 2; j < 22; j++) blk[j] = (uint8_t)rnd_u64();
+                for (int j = 0; j < 32; j++) o[j] = dd * q5_0_quant(blk, j);
             } else {
                 uint8_t *qs = blk + 2;
                 if (type == 2) { put16(blk + 2, m); qs = blk + 4; }
@@ -576,15 +587,16 @@ static void t_int8(void) {
     }
     kend();
 
-    for (int type = 1; type <= 3; type++) {
-        const char *name = type == 1 ? "lt_matvec_q4_int8(q4_0)" : type == 2 ? "lt_matvec_q4_int8(q4_1)" : "lt_matvec_q8_0_int8";
+    for (int type = 1; type <= 4; type++) {
+        const char *name = type == 1 ? "lt_matvec_q4_int8(q4_0)" : type == 2 ? "lt_matvec_q4_int8(q4_1)"
+                         : type == 3 ? "lt_matvec_q8_0_int8" : "lt_matvec_q5_0_int8";
         kbegin(name);
         int skipped = 0;
         for (int c = 0; c < 4 && !skipped; c++) {
             const int64_t k = cases[c][0], rows = cases[c][1], nb = k / 32;
             double *deq = DALLOC(rows * k), *want = DALLOC(rows);
             const uint8_t *W = random_blocks(type, rows, k, deq, 1);
-            const int bs = type == 1 ? 18 : type == 2 ? 20 : 34;
+            const int bs = block_bytes(type);
             // want = sum_b d_w d_x sum_j q_w q_x (+ min terms on the exact block sums, as documented).
             for (int64_t r = 0; r < rows; r++)
                 for (int64_t b = 0; b < nb; b++) {
@@ -595,6 +607,7 @@ static void t_int8(void) {
                         const int qx = (int)Q[c].q8[b * 32 + j] - 128;
                         int qw;
                         if (type == 3) qw = (int8_t)blk[2 + j];
+                        else if (type == 4) qw = q5_0_quant(blk, j);
                         else {
                             const uint8_t byte = blk[(type == 2 ? 4 : 2) + (j & 15)];
                             qw = j < 16 ? byte & 15 : byte >> 4;
@@ -608,6 +621,7 @@ static void t_int8(void) {
             float *y = FALLOC(rows);
             fill_const(y, rows, SENTINEL);
             const int rc = type == 3 ? lt_matvec_q8_0_int8(W, Q[c].q8, Q[c].d, y, k, 0, rows)
+                         : type == 4 ? lt_matvec_q5_0_int8(W, Q[c].q8, Q[c].d, y, k, 0, rows)
                                      : lt_matvec_q4_int8(W, type == 2, Q[c].q4, Q[c].d, Q[c].xs, y, k, 0, rows);
             char ctx[64];
             snprintf(ctx, sizeof ctx, "k=%lld rows=%lld", (long long)k, (long long)rows);
@@ -630,9 +644,9 @@ static void t_int8(void) {
 
     // Many inputs at once (serving's batched decoding): each input's outputs are bit for bit those of
     // the single-input call, for every count of inputs (groups of 8 and their remainders) and sub-range.
-    for (int type = 1; type <= 3; type++) {
+    for (int type = 1; type <= 4; type++) {
         const char *name = type == 1 ? "lt_matvec_q4_int8_inputs(q4_0)" : type == 2 ? "lt_matvec_q4_int8_inputs(q4_1)"
-                                                                         : "lt_matvec_q8_0_int8_inputs";
+                         : type == 3 ? "lt_matvec_q8_0_int8_inputs" : "lt_matvec_q5_0_int8_inputs";
         kbegin(name);
         const int64_t k = 224, rows = 29, nb = k / 32, bytes = lt_quantize_q8_bytes(k), J = 11;
         double *deq = DALLOC(rows * k);
@@ -650,12 +664,14 @@ static void t_int8(void) {
                 const int64_t n = counts[ci], r0 = ranges[ri][0], r1 = ranges[ri][1];
                 fill_const(many, J * rows, SENTINEL);
                 const int rc = type == 3 ? lt_matvec_q8_0_int8_inputs(W, q8, bytes, d, nb, many, rows, n, k, r0, r1)
+                             : type == 4 ? lt_matvec_q5_0_int8_inputs(W, q8, bytes, d, nb, many, rows, n, k, r0, r1)
                                          : lt_matvec_q4_int8_inputs(W, type == 2, q4, bytes, d, xs, nb, many, rows, n, k, r0, r1);
                 if (rc == -1) { skipped = 1; break; }
                 for (int64_t j = 0; j < J; j++) {
                     fill_const(one, rows, SENTINEL);
                     if (j < n) {
                         if (type == 3) lt_matvec_q8_0_int8(W, q8 + j * bytes, d + j * nb, one, k, r0, r1);
+                        else if (type == 4) lt_matvec_q5_0_int8(W, q8 + j * bytes, d + j * nb, one, k, r0, r1);
                         else lt_matvec_q4_int8(W, type == 2, q4 + j * bytes, d + j * nb, xs + j * nb, one, k, r0, r1);
                     }
                     for (int64_t r = 0; r < rows; r++)

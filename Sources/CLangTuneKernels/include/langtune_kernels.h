@@ -170,6 +170,13 @@ int lt_matvec_q4_int8_inputs(const void *W, int has_min, const int8_t *qx, int64
                              int64_t r0, int64_t r1);
 int lt_matvec_q8_0_int8_inputs(const void *W, const uint8_t *qx, int64_t qstride, const float *dx, int64_t sstride,
                                float *y, int64_t ystride, int64_t inputs, int64_t cols, int64_t r0, int64_t r1);
+/// Q5_0 blocks (a Q4_K_M file's rows that are not whole super-blocks) against the quantized input in
+/// the Q8 layout, as lt_matvec_q8_0_int8(_inputs): the weights' quants (-16..15) times the input's, exact
+/// in int32 per block. On x86 every int8 tier runs the AVX2 code (an AVX-512 CPU runs AVX2 too). Returns
+/// -1 (y untouched) where there is no int8 path.
+int lt_matvec_q5_0_int8(const void *W, const uint8_t *qx, const float *dx, float *y, int64_t cols, int64_t r0, int64_t r1);
+int lt_matvec_q5_0_int8_inputs(const void *W, const uint8_t *qx, int64_t qstride, const float *dx, int64_t sstride,
+                               float *y, int64_t ystride, int64_t inputs, int64_t cols, int64_t r0, int64_t r1);
 
 // --- attention ------------------------------------------------------------------
 /// Causal grouped-query attention for T new queries at positions p0..p0+T-1.

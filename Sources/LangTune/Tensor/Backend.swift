@@ -111,27 +111,32 @@ public struct CPUBackend: ComputeBackend {
     /// group rows in fours exactly as over the whole slice: the numbers do not change.
     public func linearRowwise(_ w: LinearWeight, x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>) {
         let n = w.outFeatures, k = w.inFeatures
-        let int8Blocks = quantizedMatvec && w.blocks.map { [.q4_0, .q4_1, .q8_0].contains($0.dtype) } == true
+        let int8Blocks = quantizedMatvec && w.blocks.map { $0.dtype.hasInt8Matvec } == true
             && lt_int8_matvec_available() != 0
         if rows > 1, usesReducedPrecisionDecoding, int8Blocks, let q = w.blocks {
             rowwiseInt8(q.dtype, q.bytes.baseAddress!, x: x, rows: rows, y: y, n: n, k: k)
         } else if rows < 2 || usesReducedPrecisionDecoding {
             for r in 0..<rows { linear(w, x: x + r * k, rows: 1, y: y + r * n) }
             return
-        } else if quantizedMatvec, let q = w.blocks, [.q4_0, .q4_1, .q8_0].contains(q.dtype) {
+        } else if quantizedMatvec, let q = w.blocks, q.dtype.hasBlockMatvec {
             let base = q.bytes.baseAddress!
             let sums = FloatBuffer(count: rows * (k / 32), zeroed: true)
             let xs = sums.pointer
-            if q.dtype != .q8_0 { for r in 0..<rows { lt_block_sums(x + r * k, xs + r * (k / 32), Int64(k)) } }
+            if q.dtype.matvecTakesBlockSums { for r in 0..<rows { lt_block_sums(x + r * k, xs + r * (k / 32), Int64(k)) } }
             do {
                 threads.parallelFor(n, grain: 16) { s, e in
                     Self.tiles(s, e) { t0, t1 in
                         for r in 0..<rows {
-                            let xr = x + r * k, yr = y + r * n
+                            let xr = x + r * k, yr = y + r * n, xsr = xs + r * (k / 32)
+                            let (k, t0, t1) = (Int64(k), Int64(t0), Int64(t1))
                             switch q.dtype {
-                            case .q8_0: lt_matvec_q8_0(base, xr, yr, Int64(k), Int64(t0), Int64(t1))
-                            case .q4_1: lt_matvec_q4_1(base, xr, xs + r * (k / 32), yr, Int64(k), Int64(t0), Int64(t1))
-                            default: lt_matvec_q4_0(base, xr, xs + r * (k / 32), yr, Int64(k), Int64(t0), Int64(t1))
+                            case .q8_0: lt_matvec_q8_0(base, xr, yr, k, t0, t1)
+                            case .q4_1: lt_matvec_q4_1(base, xr, xsr, yr, k, t0, t1)
+                            case .q5_0: lt_matvec_q5_0(base, xr, yr, k, t0, t1)
+                            case .q4_K: lt_matvec_q4_k(base, xr, xsr, yr, k, t0, t1)
+                            case .q5_K: lt_matvec_q5_k(base, xr, xsr, yr, k, t0, t1)
+                            case .q6_K: lt_matvec_q6_k(base, xr, yr, k, t0, t1)
+                            default: lt_matvec_q4_0(base, xr, xsr, yr, k, t0, t1)
                             }
                         }
                     }
@@ -183,6 +188,9 @@ public struct CPUBackend: ComputeBackend {
                         if dtype == .q8_0 {
                             _ = lt_matvec_q8_0_int8_inputs(base, qb, Int64(bytes), dd, Int64(nb), y, Int64(n), Int64(rows), Int64(k),
                                                            Int64(t0), Int64(t1))
+                        } else if dtype == .q5_0 {
+                            _ = lt_matvec_q5_0_int8_inputs(base, qb, Int64(bytes), dd, Int64(nb), y, Int64(n), Int64(rows), Int64(k),
+                                                           Int64(t0), Int64(t1))
                         } else {
                             _ = lt_matvec_q4_int8_inputs(base, dtype == .q4_1 ? 1 : 0, qa, Int64(bytes), dd, ss, Int64(nb), y, Int64(n),
                                                          Int64(rows), Int64(k), Int64(t0), Int64(t1))
@@ -206,7 +214,7 @@ public struct CPUBackend: ComputeBackend {
         let n = w.outFeatures, k = Int64(w.inFeatures)
         if quantizedMatvec, let q = w.blocks {
             let base = q.bytes.baseAddress!
-            if usesReducedPrecisionDecoding, [.q4_0, .q4_1, .q8_0].contains(q.dtype), lt_int8_matvec_available() != 0 {
+            if usesReducedPrecisionDecoding, q.dtype.hasInt8Matvec, lt_int8_matvec_available() != 0 {
                 return matvecInt8(q.dtype, base, x: x, y: y, n: n, k: Int(k))
             }
             switch q.dtype {
@@ -219,8 +227,7 @@ public struct CPUBackend: ComputeBackend {
             case .q5_0:
                 threads.parallelFor(n, grain: 16) { s, e in lt_matvec_q5_0(base, x, y, k, Int64(s), Int64(e)) }
                 return
-            case .q4_0, .q4_1, .q4_K, .q5_K:
-                // These carry a minimum (or Q4_0's offset of 8): the kernels take x's sums per 32.
+            case _ where q.dtype.matvecTakesBlockSums:
                 var sums = [Float](repeating: 0, count: w.inFeatures / 32)
                 lt_block_sums(x, &sums, k)
                 sums.withUnsafeBufferPointer { sp in
@@ -254,6 +261,7 @@ public struct CPUBackend: ComputeBackend {
                 let (qa, qb, dd, ss) = (q4p.baseAddress!, q8p.baseAddress!, dp.baseAddress!, sp.baseAddress!)
                 threads.parallelFor(n, grain: 16) { s, e in
                     if dtype == .q8_0 { _ = lt_matvec_q8_0_int8(base, qb, dd, y, Int64(k), Int64(s), Int64(e)) }
+                    else if dtype == .q5_0 { _ = lt_matvec_q5_0_int8(base, qb, dd, y, Int64(k), Int64(s), Int64(e)) }
                     else { _ = lt_matvec_q4_int8(base, dtype == .q4_1 ? 1 : 0, qa, dd, ss, y, Int64(k), Int64(s), Int64(e)) }
                 }
             }
@@ -268,6 +276,23 @@ extension DType {
     var hasBlockMatvec: Bool {
         switch self {
         case .q4_0, .q4_1, .q8_0, .q5_0, .q4_K, .q5_K, .q6_K: return true
+        default: return false
+        }
+    }
+
+    /// Block types that carry a minimum (or Q4_0's offset of 8): their kernels take x's sums per 32.
+    var matvecTakesBlockSums: Bool {
+        switch self {
+        case .q4_0, .q4_1, .q4_K, .q5_K: return true
+        default: return false
+        }
+    }
+
+    /// Block types with int8-input products (`--dtype bf16` decoding, the input quantized per 32 as
+    /// llama.cpp does); the K-quants keep float32 inputs.
+    var hasInt8Matvec: Bool {
+        switch self {
+        case .q4_0, .q4_1, .q8_0, .q5_0: return true
         default: return false
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import CLangTuneKernels
 @testable import LangTune
 
 /// The real Gemma 3 270M GGUF (Q4_K_M) against transformers' float32 run on the same dequantized
@@ -90,6 +91,45 @@ final class Gemma3ParityTests: XCTestCase {
             var worst: Float = 0
             for i in 0..<V { worst = max(worst, abs(batched[i] - alone[i])) }
             XCTAssertLessThan(worst, 1e-3, "step \(step): batched vs single logits")
+        }
+    }
+
+    /// Serving's batched products (`linearRowwise`) give every row bit for bit what it gets alone, for
+    /// each block type of the Q4_K_M file (Q5_0, Q8_0, Q4_K, Q6_K), in float32 and with `--dtype bf16`'s
+    /// int8 inputs; the int8 Q5_0 product stays within the input's rounding of the float32 one.
+    func testBatchedRowsMatchSingleRowsOnEveryBlockType() throws {
+        let m = try model().model
+        var byType: [DType: LinearWeight] = [:]
+        for layer in m.layers { for w in layer.projections { if let t = w.blocks?.dtype, byType[t] == nil { byType[t] = w } } }
+        XCTAssertEqual(Set(byType.keys), [.q5_0, .q8_0, .q4_K, .q6_K])
+        let rows = 5
+        for (dtype, w) in byType.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            let k = w.inFeatures, n = w.outFeatures
+            var rng = SplitMix64(seed: 7)
+            let x = (0..<rows * k).map { _ in rng.nextFloat() * 2 - 1 }
+            var outputs: [[Float]] = []
+            for bf16 in [false, true] {
+                let backend = CPUBackend(bf16: bf16)
+                var batched = [Float](repeating: .nan, count: rows * n), alone = batched
+                backend.linearRowwise(w, x: x, rows: rows, y: &batched)
+                for r in 0..<rows {
+                    x.withUnsafeBufferPointer { xp in alone.withUnsafeMutableBufferPointer { yp in
+                        backend.linear(w, x: xp.baseAddress! + r * k, rows: 1, y: yp.baseAddress! + r * n)
+                    } }
+                }
+                XCTAssertEqual(batched.map(\.bitPattern), alone.map(\.bitPattern), "\(dtype) bf16=\(bf16): batched rows differ from single rows")
+                outputs.append(alone)
+            }
+            let scale = outputs[0].map { abs($0) }.max()!
+            let worst = zip(outputs[0], outputs[1]).map { abs($0 - $1) }.max()! / scale
+            print("Gemma 3 \(dtype) \(n)x\(k): --dtype bf16 products within \(worst) of float32 (relative to the largest output)")
+            if dtype.hasInt8Matvec && lt_int8_matvec_available() != 0 {
+                // int8 inputs: each input rounded by up to 1/254 of its block's largest value.
+                XCTAssertGreaterThan(worst, 0, "\(dtype): --dtype bf16 should take the int8 path")
+                XCTAssertLessThan(worst, 2e-2, "\(dtype): int8 inputs too far from float32")
+            } else {
+                XCTAssertEqual(worst, 0, "\(dtype): no int8 path, so --dtype bf16 should equal float32")
+            }
         }
     }
 
