@@ -122,6 +122,8 @@ final class HFConfigGemma3Tests: XCTestCase {
         XCTAssertEqual(hf.textModelOf, "Gemma3ForConditionalGeneration")
         var expected = try config(Self.transformers5)
         expected.eosTokenIds = [1, 106]
+        // Adapters made for it are written under the multimodal class's names (AdapterFilesTests).
+        expected.adapterModuleRoot = "model.language_model"
         XCTAssertEqual(try hf.llamaConfig(file: "config.json"), expected)
         let names = [
             "model.language_model.layers.3.self_attn.q_proj.weight": "model.layers.3.self_attn.q_proj.weight",
