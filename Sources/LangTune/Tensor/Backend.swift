@@ -123,22 +123,10 @@ public struct CPUBackend: ComputeBackend {
             let sums = FloatBuffer(count: rows * (k / 32), zeroed: true)
             let xs = sums.pointer
             if q.dtype.matvecTakesBlockSums { for r in 0..<rows { lt_block_sums(x + r * k, xs + r * (k / 32), Int64(k)) } }
-            do {
-                threads.parallelFor(n, grain: 16) { s, e in
-                    Self.tiles(s, e) { t0, t1 in
-                        for r in 0..<rows {
-                            let xr = x + r * k, yr = y + r * n, xsr = xs + r * (k / 32)
-                            let (k, t0, t1) = (Int64(k), Int64(t0), Int64(t1))
-                            switch q.dtype {
-                            case .q8_0: lt_matvec_q8_0(base, xr, yr, k, t0, t1)
-                            case .q4_1: lt_matvec_q4_1(base, xr, xsr, yr, k, t0, t1)
-                            case .q5_0: lt_matvec_q5_0(base, xr, yr, k, t0, t1)
-                            case .q4_K: lt_matvec_q4_k(base, xr, xsr, yr, k, t0, t1)
-                            case .q5_K: lt_matvec_q5_k(base, xr, xsr, yr, k, t0, t1)
-                            case .q6_K: lt_matvec_q6_k(base, xr, yr, k, t0, t1)
-                            default: lt_matvec_q4_0(base, xr, xsr, yr, k, t0, t1)
-                            }
-                        }
+            threads.parallelFor(n, grain: 16) { s, e in
+                Self.tiles(s, e) { t0, t1 in
+                    for r in 0..<rows {
+                        Self.blockMatvec(q.dtype, base, x: x + r * k, sums: xs + r * (k / 32), y: y + r * n, k: k, t0, t1)
                     }
                 }
             }
@@ -185,16 +173,7 @@ public struct CPUBackend: ComputeBackend {
                 let (qa, qb, dd, ss) = (q4p.baseAddress!, q8p.baseAddress!, dp.baseAddress!, sp.baseAddress!)
                 threads.parallelFor(n, grain: 16) { s, e in
                     Self.tiles(s, e) { t0, t1 in
-                        if dtype == .q8_0 {
-                            _ = lt_matvec_q8_0_int8_inputs(base, qb, Int64(bytes), dd, Int64(nb), y, Int64(n), Int64(rows), Int64(k),
-                                                           Int64(t0), Int64(t1))
-                        } else if dtype == .q5_0 {
-                            _ = lt_matvec_q5_0_int8_inputs(base, qb, Int64(bytes), dd, Int64(nb), y, Int64(n), Int64(rows), Int64(k),
-                                                           Int64(t0), Int64(t1))
-                        } else {
-                            _ = lt_matvec_q4_int8_inputs(base, dtype == .q4_1 ? 1 : 0, qa, Int64(bytes), dd, ss, Int64(nb), y, Int64(n),
-                                                         Int64(rows), Int64(k), Int64(t0), Int64(t1))
-                        }
+                        Self.blockMatvecInt8(dtype, base, q4: qa, q8: qb, d: dd, sums: ss, bytes: bytes, y: y, n: n, inputs: rows, k: k, t0, t1)
                     }
                 }
             }
@@ -212,40 +191,50 @@ public struct CPUBackend: ComputeBackend {
 
     private func matvec(_ w: LinearWeight, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
         let n = w.outFeatures, k = Int64(w.inFeatures)
-        if quantizedMatvec, let q = w.blocks {
+        if quantizedMatvec, let q = w.blocks, q.dtype.hasBlockMatvec {
             let base = q.bytes.baseAddress!
             if usesReducedPrecisionDecoding, q.dtype.hasInt8Matvec, lt_int8_matvec_available() != 0 {
                 return matvecInt8(q.dtype, base, x: x, y: y, n: n, k: Int(k))
             }
-            switch q.dtype {
-            case .q8_0:
-                threads.parallelFor(n, grain: 16) { s, e in lt_matvec_q8_0(base, x, y, k, Int64(s), Int64(e)) }
-                return
-            case .q6_K:
-                threads.parallelFor(n, grain: 16) { s, e in lt_matvec_q6_k(base, x, y, k, Int64(s), Int64(e)) }
-                return
-            case .q5_0:
-                threads.parallelFor(n, grain: 16) { s, e in lt_matvec_q5_0(base, x, y, k, Int64(s), Int64(e)) }
-                return
-            case _ where q.dtype.matvecTakesBlockSums:
-                var sums = [Float](repeating: 0, count: w.inFeatures / 32)
-                lt_block_sums(x, &sums, k)
-                sums.withUnsafeBufferPointer { sp in
-                    let xs = sp.baseAddress!
-                    threads.parallelFor(n, grain: 16) { s, e in
-                        switch q.dtype {
-                        case .q4_1: lt_matvec_q4_1(base, x, xs, y, k, Int64(s), Int64(e))
-                        case .q4_K: lt_matvec_q4_k(base, x, xs, y, k, Int64(s), Int64(e))
-                        case .q5_K: lt_matvec_q5_k(base, x, xs, y, k, Int64(s), Int64(e))
-                        default: lt_matvec_q4_0(base, x, xs, y, k, Int64(s), Int64(e))
-                        }
-                    }
-                }
-                return
-            default: break
+            var sums = [Float](repeating: 0, count: w.inFeatures / 32)
+            if q.dtype.matvecTakesBlockSums { lt_block_sums(x, &sums, k) }
+            sums.withUnsafeBufferPointer { sp in
+                let xs = sp.baseAddress!
+                threads.parallelFor(n, grain: 16) { s, e in Self.blockMatvec(q.dtype, base, x: x, sums: xs, y: y, k: Int(k), s, e) }
             }
+            return
         }
         threads.parallelFor(n, grain: 16) { s, e in lt_matvec_f32(w.dense!, x, y, k, Int64(s), Int64(e)) }
+    }
+
+    /// Weight rows `r0..<r1` of blocks of `dtype` against one float32 input: the kernel of each block
+    /// type in one place. `sums` holds the input's sums per 32 (`DType.matvecTakesBlockSums`).
+    private static func blockMatvec(_ dtype: DType, _ w: UnsafeRawPointer, x: UnsafePointer<Float>, sums: UnsafePointer<Float>,
+                                    y: UnsafeMutablePointer<Float>, k: Int, _ r0: Int, _ r1: Int) {
+        let (k, r0, r1) = (Int64(k), Int64(r0), Int64(r1))
+        switch dtype {
+        case .q8_0: lt_matvec_q8_0(w, x, y, k, r0, r1)
+        case .q5_0: lt_matvec_q5_0(w, x, y, k, r0, r1)
+        case .q6_K: lt_matvec_q6_k(w, x, y, k, r0, r1)
+        case .q4_1: lt_matvec_q4_1(w, x, sums, y, k, r0, r1)
+        case .q4_K: lt_matvec_q4_k(w, x, sums, y, k, r0, r1)
+        case .q5_K: lt_matvec_q5_k(w, x, sums, y, k, r0, r1)
+        default: lt_matvec_q4_0(w, x, sums, y, k, r0, r1)
+        }
+    }
+
+    /// Weight rows `r0..<r1` against `inputs` int8-quantized inputs (`lt_quantize_q8`'s layouts, `bytes`
+    /// apart; `d`/`sums` per 32, `k / 32` apart), outputs `n` apart: the int8 kernel of each block type
+    /// in one place (`DType.hasInt8Matvec`). One input is the single-input call's product bit for bit.
+    private static func blockMatvecInt8(_ dtype: DType, _ w: UnsafeRawPointer, q4: UnsafePointer<Int8>, q8: UnsafePointer<UInt8>,
+                                        d: UnsafePointer<Float>, sums: UnsafePointer<Float>, bytes: Int, y: UnsafeMutablePointer<Float>,
+                                        n: Int, inputs: Int, k: Int, _ r0: Int, _ r1: Int) {
+        let (qs, ss, ys, m, k, r0, r1) = (Int64(bytes), Int64(k / 32), Int64(n), Int64(inputs), Int64(k), Int64(r0), Int64(r1))
+        switch dtype {
+        case .q8_0: _ = lt_matvec_q8_0_int8_inputs(w, q8, qs, d, ss, y, ys, m, k, r0, r1)
+        case .q5_0: _ = lt_matvec_q5_0_int8_inputs(w, q8, qs, d, ss, y, ys, m, k, r0, r1)
+        default: _ = lt_matvec_q4_int8_inputs(w, dtype == .q4_1 ? 1 : 0, q4, qs, d, sums, ss, y, ys, m, k, r0, r1)
+        }
     }
 
     /// `--dtype bf16`: the input quantized to int8 per block of 32, as llama.cpp does, and the blocks
@@ -260,9 +249,7 @@ public struct CPUBackend: ComputeBackend {
             sums.withUnsafeBufferPointer { sp in
                 let (qa, qb, dd, ss) = (q4p.baseAddress!, q8p.baseAddress!, dp.baseAddress!, sp.baseAddress!)
                 threads.parallelFor(n, grain: 16) { s, e in
-                    if dtype == .q8_0 { _ = lt_matvec_q8_0_int8(base, qb, dd, y, Int64(k), Int64(s), Int64(e)) }
-                    else if dtype == .q5_0 { _ = lt_matvec_q5_0_int8(base, qb, dd, y, Int64(k), Int64(s), Int64(e)) }
-                    else { _ = lt_matvec_q4_int8(base, dtype == .q4_1 ? 1 : 0, qa, dd, ss, y, Int64(k), Int64(s), Int64(e)) }
+                    Self.blockMatvecInt8(dtype, base, q4: qa, q8: qb, d: dd, sums: ss, bytes: bytes, y: y, n: n, inputs: 1, k: k, s, e)
                 }
             }
         } } }

@@ -124,9 +124,10 @@ final class Gemma3ParityTests: XCTestCase {
             let worst = zip(outputs[0], outputs[1]).map { abs($0 - $1) }.max()! / scale
             print("Gemma 3 \(dtype) \(n)x\(k): --dtype bf16 products within \(worst) of float32 (relative to the largest output)")
             if dtype.hasInt8Matvec && lt_int8_matvec_available() != 0 {
-                // int8 inputs: each input rounded by up to 1/254 of its block's largest value.
+                // int8 inputs: each input rounded by up to 1/254 of its block's largest value (measured on
+                // these matrices: Q5_0 3.1e-3, Q8_0 3.4e-3 of the largest output; a wrong unpacking is O(1)).
                 XCTAssertGreaterThan(worst, 0, "\(dtype): --dtype bf16 should take the int8 path")
-                XCTAssertLessThan(worst, 2e-2, "\(dtype): int8 inputs too far from float32")
+                XCTAssertLessThan(worst, 1e-2, "\(dtype): int8 inputs too far from float32")
             } else {
                 XCTAssertEqual(worst, 0, "\(dtype): no int8 path, so --dtype bf16 should equal float32")
             }
